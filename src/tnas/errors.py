@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+`TnasError` is raised for bad *input* (a malformed architecture, a missing file, an unknown
+option). Its message is one paragraph naming the bad value, what was expected and the fix; the
+CLI prints it and exits 2 without a traceback. Internal invariants use `assert` instead.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class TnasError(ValueError):
+    """Bad input from the user; the message says what was wrong and how to fix it."""
+
+
+def suggest(value: str, options: Iterable[str]) -> str:
+    """Return ' Did you mean 'x'?' for the closest option, or '' when nothing is close."""
+    matches = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.5)
+    return f" Did you mean '{matches[0]}'?" if matches else ""
+
+
+def unknown(kind: str, value: object, options: Iterable[str], fix: str = "") -> TnasError:
+    """Build the standard error for a value that is not one of `options`."""
+    opts = sorted(str(o) for o in options)
+    msg = f"Unknown {kind} '{value}'. Expected one of: {', '.join(opts)}.{suggest(str(value), opts)}"
+    return TnasError(msg + (f" {fix}" if fix else ""))

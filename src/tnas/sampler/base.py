@@ -1,0 +1,34 @@
+"""The sampler protocol: a distribution over architectures that learns from feedback.
+
+Shapes: D = space.num_decisions. Architectures are long [N, D]; scores are float [N], higher is
+better (pass -loss for a loss).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+# An evaluator scores a batch of architectures: long [N, D] -> float [N] (higher = better).
+Evaluator = Callable[[Tensor], Tensor]
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    def sample(self, n: int, *, generator: torch.Generator) -> Tensor:
+        """n architectures, long [n, D]."""
+        ...
+
+    def observe(self, archs: Tensor, scores: Tensor) -> None:
+        """Feedback: archs long [N, D], scores float [N] (higher = better)."""
+        ...
+
+    def step(self) -> dict[str, float]:
+        """Update the distribution (e.g. retrain the VAE, advance eps); returns metrics."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

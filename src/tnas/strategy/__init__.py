@@ -1,0 +1,1 @@
+"""tnas.strategy"""
