@@ -1,0 +1,415 @@
+"""NAS-Bench-201 ground truth: the compact table, loaded once, queried by a named protocol.
+
+`load_nb201()` finds `nb201_all.csv` (an explicit path, else $TNAS_DATA/nb201, else
+`../shared/data/nb201`), parses only the columns it needs (~20 ms, ~2 MB) and validates it. Values
+are stored *densely by architecture key* (`space.keys(arch)`, 5^6 = 15,625 slots), so a lookup is
+one gather: `table.column(c)[space.keys(archs)]`, fast enough for millions of lookups.
+
+Protocol (`PROTOCOL`, print it beside every number): NAS-Bench-201 v1.1
+(NAS-Bench-201-v1_1-096897), 200 training epochs, accuracy in percent at the last epoch, mean over
+the seeds available for each architecture (1-3). Splits: CIFAR-10 'valid' = setting
+`cifar10-valid`, trained on 25k images, accuracy on the 25k held-out half (`x-valid`); CIFAR-10
+'test' = setting `cifar10`, trained on all 50k, accuracy on the official 10k test set
+(`ori-test`); CIFAR-100 and ImageNet16-120 'valid'/'test' = `x-valid`/`x-test`, the two halves of
+the official test (validation) set.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tnas.bench import _csv
+from tnas.errors import TnasError, unknown
+from tnas.paths import find_data
+from tnas.space import SearchSpace, get_space
+from tnas.space.nb201 import NB201_OPS
+
+logger = logging.getLogger(__name__)
+
+NUM_ARCHS = 15625
+TABLE_FILE = "nb201_all.csv"
+SUPERNET_FILE = "supernet_estimates_c10.csv"
+PROTOCOL = (
+    "NB201 v1.1, 200 epochs, top-1 % at the last epoch, mean over available seeds; valid = "
+    "cifar10-valid x-valid (25k train) / cifar100, ImageNet16-120 x-valid; test = cifar10 ori-test "
+    "(50k train) / cifar100, ImageNet16-120 x-test"
+)
+CONVERT_HOW = (
+    "To build it from the official NATS-Bench topology files run `tnas table convert "
+    "NATS-tss-v1_0-3ffb9-simple --out DIR` (needs `pip install 'tnas[nats]'`)."
+)
+HOW = (
+    "Point TNAS_DATA at the shared data root (the folder holding nb201/nb201_all.csv) or pass the "
+    "table's folder explicitly (--path DIR). " + CONVERT_HOW
+)
+OP_COLUMNS = ("op_0to1", "op_0to2", "op_1to2", "op_0to3", "op_1to3", "op_2to3")
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+SPLITS = ("valid", "test")
+_PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
+ACCURACY_COLUMNS = tuple(f"{_PREFIX[d]}_{s}" for d in DATASETS for s in SPLITS)
+COST_COLUMNS = {"flops": "c10_flops_M", "params": "c10_params_M", "latency": "c10_latency_s"}
+SUPERNET_COLUMNS = {"oneshot": "oneshot_supernet_acc", "fewshot": "fewshot_supernet_acc"}
+REQUIRED_COLUMNS = ("index", *OP_COLUMNS, *ACCURACY_COLUMNS)
+
+_DATASET_ALIASES = {
+    "cifar10": ("cifar10", "c10", "cifar-10", "cifar_10"),
+    "cifar100": ("cifar100", "c100", "cifar-100", "cifar_100"),
+    "ImageNet16-120": ("imagenet16-120", "imagenet16", "imagenet", "in16", "in16-120", "imagenet16_120",
+                       "imagenet-16-120", "imagenet-16", "im16"),
+}
+_SPLIT_ALIASES = {"valid": ("valid", "val", "validation", "x-valid"), "test": ("test", "x-test", "ori-test")}
+_KIND_ALIASES = {"oneshot": ("oneshot", "one-shot", "one_shot"), "fewshot": ("fewshot", "few-shot", "few_shot")}
+_ARCH_RE = re.compile(r"\|(\w+)~0\|\+\|(\w+)~0\|(\w+)~1\|\+\|(\w+)~0\|(\w+)~1\|(\w+)~2\|")
+_OP_CODE = {op: i for i, op in enumerate(NB201_OPS)}
+
+
+def _canonical(kind: str, value: str, aliases: dict[str, tuple[str, ...]]) -> str:
+    low = str(value).strip().lower()
+    for name, names in aliases.items():
+        if low in names:
+            return name
+    shown = "; ".join(f"{name}: {', '.join(names[:4])}" for name, names in aliases.items())
+    raise unknown(kind, value, aliases, f"Aliases (any case) - {shown}.")
+
+
+def canonical_dataset(name: str) -> str:
+    """'c10', 'CIFAR-10', 'in16', ... -> one of DATASETS; else TnasError."""
+    return _canonical("NB201 dataset", name, _DATASET_ALIASES)
+
+
+def canonical_split(name: str) -> str:
+    """'val', 'x-test', ... -> 'valid' or 'test'; else TnasError."""
+    return _canonical("NB201 split", name, _SPLIT_ALIASES)
+
+
+def column_name(dataset: str, split: str) -> str:
+    """The table column holding `dataset`/`split` accuracy, e.g. ('cifar100', 'test') -> 'c100_test'."""
+    return f"{_PREFIX[canonical_dataset(dataset)]}_{canonical_split(split)}"
+
+
+@dataclass(frozen=True)
+class BestCell:
+    """The cell chosen by `NB201Table.best`: its arch (long [6]), official index and accuracies (%)."""
+
+    arch: Tensor
+    index: int
+    value: float  # accuracy on the reported split
+    selected_by: float  # accuracy on the split used to choose it
+
+
+class NB201Table:
+    """All 15,625 NB201 cells' ground truth, stored densely by `space.keys(arch)`.
+
+    Build it with `load_nb201()` (cached per file) or `NB201Table.from_csv(path)` (uncached).
+    Architectures are long tensors [..., 6] in NB201 edge order (= columns op_0to1 .. op_2to3);
+    outputs have the batch shape [...] and live on the input's device. Protocol: see `PROTOCOL`.
+    """
+
+    def __init__(self, path: Path, header: list[str], keys: np.ndarray, columns: dict[str, np.ndarray],
+                 supernet_path: Path | None = None, load_seconds: float = 0.0) -> None:
+        self.space: SearchSpace = get_space("nb201")
+        self.path, self.supernet_path, self.load_seconds = path, supernet_path, load_seconds
+        self.num_rows = len(keys)
+        self.complete = self.num_rows == NUM_ARCHS
+        self._header = header
+        index = columns.pop("index").astype(np.int64)
+        # scatter with numpy: torch's CPU index_put_ is ~10x slower for these sizes
+        by_key, by_index = np.full(NUM_ARCHS, -1, dtype=np.int64), np.full(NUM_ARCHS, -1, dtype=np.int64)
+        by_key[keys], by_index[index] = index, keys
+        self._index_by_key, self._key_by_index = torch.from_numpy(by_key), torch.from_numpy(by_index)
+        self._dense: dict[str, Tensor] = {}
+        self._holes: dict[str, bool] = {}
+        for name, values in columns.items():
+            self._store(name, keys, values)
+        self._device_cache: dict[tuple[str, torch.device], Tensor] = {}
+        self._radix = torch.tensor([5 ** (5 - i) for i in range(6)], dtype=torch.long)
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def from_csv(cls, path: str | Path, strict: bool = True) -> NB201Table:
+        """Parse and validate `path` (an nb201_all.csv); no caching. See `load_nb201`."""
+        t0 = time.perf_counter()
+        path = Path(path)
+        header = _csv.read_header(path)
+        fix = f"Re-create the table or use the shared copy. {HOW}"
+        _csv.require_columns(path, header, REQUIRED_COLUMNS, fix)
+        wanted = [*REQUIRED_COLUMNS, *(c for c in COST_COLUMNS.values() if c in header)]
+        cols = _csv.read_numeric(path, header, wanted, fix)
+        _check_rows(path, len(cols["index"]), strict)
+        for c in OP_COLUMNS:
+            _csv.check_integers(path, c, cols[c], 0, len(NB201_OPS) - 1, fix)
+        _csv.check_integers(path, "index", cols["index"], 0, NUM_ARCHS - 1, fix)
+        for c in ACCURACY_COLUMNS:
+            _csv.check_finite(path, c, cols[c], fix)
+        ops = np.stack([cols.pop(c) for c in OP_COLUMNS], axis=1).astype(np.int64)
+        keys = ops @ np.array([5 ** (5 - i) for i in range(6)], dtype=np.int64)
+        _check_unique(path, "arch (op columns)", keys, fix)
+        _check_unique(path, "index", cols["index"].astype(np.int64), fix)
+        sup = path.parent / SUPERNET_FILE
+        table = cls(path, header, keys, cols, sup if sup.is_file() else None, 0.0)
+        table.load_seconds = time.perf_counter() - t0
+        logger.debug("loaded %s: %d rows in %.3f s", path, table.num_rows, table.load_seconds)
+        return table
+
+    def _store(self, name: str, keys: np.ndarray, values: np.ndarray) -> None:
+        dense = np.full(NUM_ARCHS, np.nan, dtype=np.float64)
+        dense[keys] = values
+        self._dense[name] = torch.from_numpy(dense)
+        self._holes[name] = bool(np.isnan(dense).any())
+
+    # ---- columns -----------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """Names `column()` accepts: numeric table columns plus the supernet estimates."""
+        skip = {"index", "arch_str", *OP_COLUMNS}
+        return [c for c in self._header if c not in skip] + list(SUPERNET_COLUMNS.values())
+
+    def column(self, name: str) -> Tensor:
+        """A copy of column `name` as float64 [15625], ordered by `space.keys(arch)` (NaN: no row).
+
+        Columns other than accuracies and costs (e.g. 'e12_c10_valid') are parsed on first use.
+        """
+        return self._col(name).clone()
+
+    def _col(self, name: str) -> Tensor:
+        if name not in self._dense:
+            if name in SUPERNET_COLUMNS.values():
+                self._load_supernet()
+            elif name in self.columns():
+                fix = f"Re-create the table. {HOW}"
+                values = _csv.read_numeric(self.path, self._header, [name], fix)[name]
+                self._store(name, self._key_by_index.numpy()[self._read_index()], values)
+            else:
+                raise unknown(f"column of {self.path}", name, self.columns())
+        return self._dense[name]
+
+    def _read_index(self) -> np.ndarray:
+        return _csv.read_numeric(self.path, self._header, ["index"], HOW)["index"].astype(np.int64)
+
+    def _load_supernet(self) -> None:
+        p = self.supernet_path
+        if p is None:
+            raise TnasError(
+                f"No supernet estimates: '{self.path.parent / SUPERNET_FILE}' does not exist. They come "
+                f"only with the shared data (nb201/{SUPERNET_FILE}); the official NATS-Bench files do "
+                f"not have them. Point TNAS_DATA at the shared data root or copy that file beside {self.path.name}."
+            )
+        fix = f"Use the shared copy of {SUPERNET_FILE}."
+        header = _csv.read_header(p)
+        _csv.require_columns(p, header, ["arch_str", *SUPERNET_COLUMNS.values()], fix)
+        values = _csv.read_numeric(p, header, list(SUPERNET_COLUMNS.values()), fix)
+        strings = np.loadtxt(p, delimiter=",", skiprows=1, usecols=[header.index("arch_str")], dtype=str,
+                             ndmin=1, encoding="utf-8")
+        keys = np.array([self._key_of_string(s, p, line) for line, s in enumerate(strings, start=2)])
+        _check_unique(p, "arch_str", keys, fix)
+        for name, v in values.items():
+            _csv.check_finite(p, name, v, fix)
+            self._store(name, keys, v)
+
+    def _key_of_string(self, text: str, path: Path, line: int) -> int:
+        m = _ARCH_RE.fullmatch(text)
+        codes = [_OP_CODE.get(op, -1) for op in m.groups()] if m else [-1]
+        if min(codes) < 0:  # let the space's parser say what is wrong with the string
+            try:
+                return self.space.key(self.space.from_genotype(text))
+            except TnasError as e:
+                raise TnasError(f"'{path}' line {line}, column 'arch_str': {e}") from None
+        return sum(c * 5 ** (5 - i) for i, c in enumerate(codes))
+
+    # ---- lookups -----------------------------------------------------------------------
+    def _keys(self, archs: Tensor) -> Tensor:
+        """Validated keys of archs long [..., 6] -> long [...] on the same device."""
+        if not isinstance(archs, Tensor) or archs.dtype != torch.long or archs.shape[-1:] != (6,):
+            self.space.validate(archs if not isinstance(archs, Tensor) else archs.cpu())
+        if bool(((archs < 0) | (archs >= len(NB201_OPS))).any()):
+            self.space.validate(archs.cpu())  # raises, naming the bad position and value
+        return (archs * self._radix.to(archs.device)).sum(-1)
+
+    def _on(self, name: str, device: torch.device) -> Tensor:
+        col = self._col(name)
+        if device == col.device:
+            return col
+        if (name, device) not in self._device_cache:
+            self._device_cache[(name, device)] = col.to(device)
+        return self._device_cache[(name, device)]
+
+    def _gather(self, name: str, archs: Tensor) -> Tensor:
+        keys = self._keys(archs)
+        out = self._on(name, keys.device)[keys]
+        if self._holes[name] and bool(out.isnan().any()):
+            bad = archs.reshape(-1, 6)[out.reshape(-1).isnan().nonzero()[0, 0]].cpu()
+            raise TnasError(
+                f"Architecture {self.space.to_genotype(bad)} has no '{name}' value in '{self.path}' "
+                f"({self.num_rows} of {NUM_ARCHS} cells present). Use a complete table. {HOW}"
+            )
+        return out
+
+    def lookup(self, archs: Tensor, dataset: str, split: str) -> Tensor:
+        """Ground-truth accuracy (%) under `PROTOCOL`.
+
+        Args:
+            archs: long [..., 6] (e.g. [N, 6] or [6]).
+            dataset: 'cifar10', 'cifar100' or 'ImageNet16-120' (aliases like 'c10', 'in16' accepted).
+            split: 'valid' or 'test' (CIFAR-10 valid = cifar10-valid x-valid, 25k train; test =
+                cifar10 ori-test, 50k train; others x-valid / x-test).
+        Returns:
+            float64 [...], on archs' device.
+        """
+        return self._gather(column_name(dataset, split), archs)
+
+    def query(self, arch: Tensor | str | int, dataset: str, split: str) -> float:
+        """Accuracy (%) of one arch (long [6], an NB201 string or an index 0..15624) under `PROTOCOL`."""
+        return float(self.lookup(self.as_arch(arch), dataset, split))
+
+    def supernet_estimate(self, archs: Tensor, kind: str = "oneshot") -> Tensor:
+        """CIFAR-10 accuracy (%) a trained weight-sharing supernet assigns: float64 [...] for archs [..., 6].
+
+        Args:
+            kind: 'oneshot' (single-path one-shot supernet) or 'fewshot' (few-shot sub-supernets).
+        """
+        return self._gather(SUPERNET_COLUMNS[_canonical("supernet kind", kind, _KIND_ALIASES)], archs)
+
+    def cost(self, archs: Tensor, what: str = "flops") -> Tensor:
+        """CIFAR-10 network cost: 'flops' (MFLOPs), 'params' (millions) or 'latency' (seconds). float64 [...]."""
+        if what not in COST_COLUMNS:
+            raise unknown("NB201 cost", what, COST_COLUMNS, "Costs are known for CIFAR-10 only.")
+        if COST_COLUMNS[what] not in self._dense:
+            raise TnasError(f"'{self.path}' has no '{COST_COLUMNS[what]}' column, so {what} is unknown. {HOW}")
+        return self._gather(COST_COLUMNS[what], archs)
+
+    def index_of(self, archs: Tensor) -> Tensor:
+        """Official NB201 index of archs long [..., 6] -> long [...]."""
+        keys = self._keys(archs)
+        out = self._index_by_key.to(keys.device)[keys]
+        if not self.complete and bool((out < 0).any()):
+            bad = archs.reshape(-1, 6)[(out.reshape(-1) < 0).nonzero()[0, 0]].cpu()
+            raise TnasError(f"Architecture {self.space.to_genotype(bad)} is not in the partial table '{self.path}'.")
+        return out
+
+    def arch_of(self, index: int | Tensor) -> Tensor:
+        """Official NB201 index (int, or long tensor [...]) -> arch long [6] (or [..., 6])."""
+        idx = _as_index(index)
+        bad = (idx < 0) | (idx >= NUM_ARCHS)
+        if bool(bad.any()):
+            v = int(idx.reshape(-1)[bad.reshape(-1).nonzero()[0, 0]])
+            raise TnasError(f"Architecture index {v} is out of range; expected an integer in 0..{NUM_ARCHS - 1}.")
+        keys = self._key_by_index.to(idx.device)[idx]
+        if bool((keys < 0).any()):
+            v = int(idx.reshape(-1)[(keys.reshape(-1) < 0).nonzero()[0, 0]])
+            raise TnasError(f"Architecture index {v} is not in the partial table '{self.path}'. {HOW}")
+        return self.space.from_keys(keys.cpu()).to(idx.device)
+
+    def as_arch(self, arch: Tensor | str | int) -> Tensor:
+        """One architecture as long [6], from long [6], an NB201 string or an official index."""
+        if isinstance(arch, str):
+            return parse_arch(arch, self.space, self)
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            return self.arch_of(int(arch))
+        if isinstance(arch, Tensor) and arch.shape == (6,):
+            self._keys(arch)
+            return arch
+        raise TnasError(f"Expected one architecture (long tensor [6], an NB201 string or an index), got {arch!r}.")
+
+    def best(self, dataset: str, split: str = "test", by: str | None = None) -> BestCell:
+        """The cell with the highest `by` accuracy (default: `split`), reported on `split`.
+
+        `best(d, 'test', by='valid')` is the NB201 oracle (best validation cell -> its test accuracy).
+        Ties go to the lowest official index.
+        """
+        sel = self._col(column_name(dataset, by or split))
+        rep = self._col(column_name(dataset, split))
+        top = torch.nan_to_num(sel, nan=-float("inf"))
+        keys = (top == top.max()).nonzero().reshape(-1)
+        k = keys[self._index_by_key[keys].argmin()]
+        return BestCell(self.space.from_keys(k), int(self._index_by_key[k]), float(rep[k]), float(sel[k]))
+
+    def info(self) -> dict[str, object]:
+        """Location, size and protocol, for reports and `tnas table info`."""
+        return {"path": str(self.path), "rows": self.num_rows, "complete": self.complete, "protocol": PROTOCOL,
+                "supernet_estimates": str(self.supernet_path) if self.supernet_path else None,
+                "load_seconds": round(self.load_seconds, 4)}
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        return f"NB201Table('{self.path}', rows={self.num_rows})"
+
+
+def _as_index(index: int | Tensor) -> Tensor:
+    if isinstance(index, Tensor) and not index.dtype.is_floating_point and index.dtype != torch.bool:
+        return index.long()
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        return torch.tensor(int(index))
+    raise TnasError(f"An architecture index must be an integer 0..{NUM_ARCHS - 1} (or an integer tensor), got {index!r}.")
+
+
+def _check_rows(path: Path, rows: int, strict: bool) -> None:
+    if rows == NUM_ARCHS or (not strict and 0 < rows <= NUM_ARCHS):
+        return
+    what = "a partial table" if 0 < rows < NUM_ARCHS else "not an NB201 table"
+    allow = " Pass strict=False to use a partial table (e.g. a conversion of part of the official files)." \
+        if 0 < rows < NUM_ARCHS else ""
+    raise TnasError(f"'{path}' has {rows} data rows; expected {NUM_ARCHS} (one per NB201 cell), so it is "
+                    f"{what}.{allow} {HOW}")
+
+
+def _check_unique(path: Path, what: str, values: np.ndarray, fix: str) -> None:
+    uniq, first, counts = np.unique(values, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        v = uniq[counts > 1][0]
+        lines = [int(r) + 2 for r in np.flatnonzero(values == v)]
+        raise TnasError(f"'{path}': the same {what} appears on lines {lines}; each NB201 cell must appear once. {fix}")
+
+
+def parse_arch(text: str, space: SearchSpace, table: NB201Table | None = None) -> Tensor:
+    """An NB201 string or an official index (needs `table`) -> long [6]."""
+    s = text.strip()
+    if re.fullmatch(r"[+-]?\d+", s):
+        if table is None:
+            raise TnasError(f"'{s}' is an architecture index; turning an index into a cell needs the NB201 table "
+                            f"(the official order is stored only there). Pass the table, or give the NB201 string.")
+        return table.arch_of(int(s))
+    try:
+        return space.from_genotype(s)
+    except TnasError as e:
+        raise TnasError(f"{e} (An official index 0..{NUM_ARCHS - 1} is accepted too.)") from None
+
+
+def locate_table(path: str | Path | None = None) -> Path:
+    """The nb201_all.csv to use: `path` (the file or its folder), else $TNAS_DATA/nb201, else ../shared/data/nb201."""
+    p = find_data("nb201", path, what="the NB201 table", how=CONVERT_HOW)
+    if p.is_file():
+        return p
+    for candidate in (p / TABLE_FILE, p / "nb201" / TABLE_FILE):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise TnasError(f"'{p}' holds no {TABLE_FILE}. {HOW}")
+
+
+def load_nb201(path: str | Path | None = None, strict: bool = True) -> NB201Table:
+    """Load (once per process and file version) the NB201 ground-truth table.
+
+    Args:
+        path: nb201_all.csv or its folder; default $TNAS_DATA/nb201, then ../shared/data/nb201.
+        strict: require all 15,625 cells. strict=False accepts a partial table (e.g. converted from
+            part of the official files); looking up a missing cell then raises TnasError.
+    Raises:
+        TnasError: table not found (names the places tried), or corrupt (names line, column, value).
+    """
+    file = locate_table(path)
+    stat = file.stat()
+    return _load_cached(file, stat.st_mtime_ns, stat.st_size, strict)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(file: Path, mtime_ns: int, size: int, strict: bool) -> NB201Table:
+    # mtime/size are part of the cache key so a rewritten file is reloaded, not served stale.
+    return NB201Table.from_csv(file, strict=strict)

@@ -1,0 +1,53 @@
+"""Registry of candidate operations, keyed by the op names a search space uses.
+
+An op factory builds one candidate op: `factory(C_in, C_out, stride, bn) -> nn.Module`. Spaces
+look ops up by the same names their decisions use (NB201: 'none', 'skip_connect', ...), so a
+new space adds its ops with `@register_op("sep_conv_3x3")` and the supernet builder needs no edit.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from tnas.errors import unknown
+
+
+@dataclass(frozen=True)
+class BNConfig:
+    """BatchNorm settings of the candidate ops.
+
+    NB201 supernets search with `affine=False, track_running_stats=True`; stand-alone networks
+    trained from scratch use `affine=True`. Running stats are recalibrated before evaluation
+    (`tnas.evaluate.bn.recalibrate_bn`), so tracking them during search only needs to be cheap.
+    """
+
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+OpFactory = Callable[[int, int, int, BNConfig], nn.Module]
+_OPS: dict[str, OpFactory] = {}
+
+
+def register_op(name: str) -> Callable[[OpFactory], OpFactory]:
+    """Decorator: register `factory(C_in, C_out, stride, bn) -> nn.Module` under `name`."""
+
+    def wrap(fn: OpFactory) -> OpFactory:
+        assert name not in _OPS, f"op '{name}' registered twice"
+        _OPS[name] = fn
+        return fn
+
+    return wrap
+
+
+def build_op(name: str, C_in: int, C_out: int, stride: int = 1, bn: BNConfig | None = None) -> nn.Module:
+    """Build the registered op `name`; an unknown name raises with the known ones."""
+    if name not in _OPS:
+        raise unknown("operation", name, _OPS, "Register new operations with @tnas.ops.register_op.")
+    return _OPS[name](C_in, C_out, stride, bn or BNConfig())
+
+
+def list_ops() -> list[str]:
+    return sorted(_OPS)

@@ -1,0 +1,82 @@
+"""report.md and its plots for a finished run directory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def plot_training(run: Path, history: list[dict[str, Any]]) -> str | None:
+    """Loss, accuracy and eps per epoch -> training.png."""
+    if not history:
+        return None
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
+    ax[0].plot(ep, [h["loss"] for h in history], marker="o")
+    ax[0].set(title="training loss", xlabel="epoch")
+    ax[1].plot(ep, [h["acc"] for h in history], marker="o", label="train batch")
+    ax[1].plot(ep, [h["score"] for h in history], marker="s", label="held-out (sampled archs)")
+    ax[1].set(title="supernet accuracy (%)", xlabel="epoch")
+    ax[1].legend()
+    ax[2].plot(ep, [h["eps"] for h in history], marker="o", label="eps (VAE share of Gamma)")
+    ax[2].plot(ep, [h["vae_share"] for h in history], marker="x", label="VAE samples (measured)")
+    ax[2].set(title="eps schedule", xlabel="epoch", ylim=(-0.05, 1.05))
+    ax[2].legend()
+    fig.tight_layout()
+    fig.savefig(run / "training.png", dpi=110)
+    plt.close(fig)
+    return "training.png"
+
+
+def plot_scores(run: Path) -> str | None:
+    """Held-out scores of uniform vs VAE samples over training -> scores.png."""
+    rows = [r for r in _read_jsonl(run / "archs.jsonl") if r.get("phase") == "train"]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for src, color in (("uniform", "tab:gray"), ("vae", "tab:red")):
+        pts = [(r["step"], r["score"]) for r in rows if r.get("source") == src]
+        if pts:
+            ax.scatter(*zip(*pts), s=4, alpha=0.4, color=color, label=f"{src} samples ({len(pts)})")
+    ax.set(title="held-out score of sampled architectures", xlabel="training step", ylabel="score")
+    ax.legend(markerscale=3)
+    fig.tight_layout()
+    fig.savefig(run / "scores.png", dpi=110)
+    plt.close(fig)
+    return "scores.png"
+
+
+def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A short human-readable report with the found cell, its accuracies and the plots."""
+    lines = [f"# tnas search: {result['strategy']} on {result['dataset']}", "",
+             f"Found cell: `{result['genotype']}`", "",
+             "| metric | value |", "|---|---|",
+             f"| supernet valid accuracy (BN recalibrated) | {result['supernet_valid_acc']:.2f}% |",
+             f"| supernet test accuracy (inherited weights) | {result['supernet_test_acc']:.2f}% |",
+             f"| architectures evaluated in search | {result['evaluated']} |",
+             f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |"]
+    gt = result.get("ground_truth")
+    if gt:
+        lines += [f"| ground truth valid / test ({gt['dataset']}) | {gt['valid']:.2f}% / {gt['test']:.2f}% |"]
+    kd = result.get("kendall")
+    if kd:
+        lines += [f"| Kendall tau, {kd['cells']} cells (all / top 10%) | {kd['tau']:.3f} / {kd['tau_top10']:.3f} |"]
+    if gt:
+        lines += ["", f"Ground-truth protocol: {gt['protocol']}"]
+    lines += ["", "## Top 5 by supernet score", ""]
+    lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" for k, t in enumerate(result["top5"])]
+    for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run))):
+        if name:
+            lines += ["", f"## {title}", "", f"![{title}]({name})"]
+    (run / "report.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,411 @@
+"""`tnas search`: build the parts of a one-shot search, run it, checkpoint, resume, report.
+
+Everything stateful (supernet, optimizer, scheduler, sampler, RNGs, loop counters, the search
+stage's memo of evaluated architectures) goes into one checkpoint dict, written atomically at
+every epoch end, every `search.population` evaluations of the search stage, and on Ctrl-C.
+A resumed run ends with the same result as an uninterrupted one (tests/integration).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from tnas import __version__
+from tnas.data import DataSplits, load_dataset
+from tnas.errors import TnasError
+from tnas.run.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from tnas.run.config import RunConfig, config_from_dict
+from tnas.run.overrides import to_dict
+from tnas.run.rundir import RunDir, environment
+from tnas.sampler.tnas import TNASSampler
+from tnas.sampler.uniform import UniformSampler
+from tnas.space import get_space
+from tnas.strategy.oneshot import SupernetEvaluator, TrainState, train_epoch
+from tnas.supernet.nb201 import NB201Supernet
+
+_log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise TnasError(f"Unknown device '{name}'. Expected auto, cpu, cuda or cuda:N.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TnasError(f"device={name} was requested but CUDA is not available here; use device=cpu or device=auto.")
+    return dev
+
+
+@dataclasses.dataclass
+class Parts:
+    """The stateful objects of a run."""
+
+    cfg: RunConfig
+    device: torch.device
+    data: DataSplits
+    supernet: torch.nn.Module
+    sampler: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    gens: dict[str, torch.Generator]
+    steps_per_epoch: int
+    state: TrainState
+    memo: dict[int, float]
+    phase: str = "train"  # train | search | done
+    step_in_epoch: int = 0  # > 0 only in a checkpoint written by Ctrl-C mid-epoch
+    epoch_data_state: torch.Tensor | None = None  # data generator state at the epoch's start
+    partial: dict[str, float] = dataclasses.field(default_factory=dict)  # running sums of the epoch
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "tnas_version": __version__, "config": to_dict(self.cfg), "phase": self.phase,
+            "supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
+            "rng": rng_state(self.gens), "state": dataclasses.asdict(self.state), "memo": dict(self.memo),
+            "step_in_epoch": self.step_in_epoch, "epoch_data_state": self.epoch_data_state,
+            "partial": dict(self.partial),
+        }
+
+    def restore(self, ck: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(ck["supernet"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.sampler.load_state_dict(ck["sampler"])
+        set_rng_state(self.gens, ck["rng"])
+        self.state = TrainState(**ck["state"])
+        self.memo.update(ck["memo"])
+        self.phase = ck["phase"]
+        self.step_in_epoch, self.epoch_data_state = ck["step_in_epoch"], ck["epoch_data_state"]
+        self.partial = dict(ck["partial"])
+
+
+def build(cfg: RunConfig) -> Parts:
+    """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet)."""
+    device = resolve_device(cfg.device)
+    space = get_space(cfg.space)
+    if cfg.space != "nb201":
+        raise TnasError(f"`tnas search` trains NB201 supernets for now; space={cfg.space} is not supported yet. Use space=nb201.")
+    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed, limit=cfg.data.limit)
+    train = data.train
+    with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed, global RNG untouched
+        torch.manual_seed(cfg.seed)
+        supernet = NB201Supernet(space, C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
+                                 in_channels=train.images.shape[1]).to(device)
+    if cfg.strategy == "tnas-os":
+        sampler: Any = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device)
+    else:
+        sampler = UniformSampler(space)
+    t = cfg.train
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=t.lr, momentum=t.momentum,
+                                weight_decay=t.weight_decay, nesterov=t.nesterov and t.momentum > 0)
+    steps = t.steps_per_epoch or max(1, len(train) // t.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, t.epochs * steps))
+    gens = {name: torch.Generator().manual_seed(cfg.seed * 1000 + i) for i, name in enumerate(("data", "arch", "valid"))}
+    return Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
+
+
+class _StopFlag:
+    """Ctrl-C sets a flag; the loop stops at the next step boundary and checkpoints."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def __call__(self, *_: Any) -> None:
+        if self.stop:  # a second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.stop = True
+
+
+@contextmanager
+def _sigint(flag: _StopFlag) -> Iterator[None]:
+    try:
+        old = signal.signal(signal.SIGINT, flag)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class Interrupted(Exception):
+    """Raised after Ctrl-C once the checkpoint is written."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"interrupted; checkpoint saved. Resume with: tnas search --resume {path}")
+        self.path = path
+
+
+def _epoch_batches(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches for one epoch, cycling through the split as often as needed."""
+    cfg = parts.cfg
+    while True:
+        yield from parts.data.train.batches(cfg.train.batch_size, generator=parts.gens["data"],
+                                            shuffle=True, augment=cfg.data.augment)
+
+
+def _save(parts: Parts, run: RunDir) -> None:
+    if run.enabled:
+        save_checkpoint(run.path / "ckpt" / "last.pt", parts.checkpoint())
+
+
+def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True) -> None:
+    """Supernet training from `parts.state.epoch` to `cfg.train.epochs`, checkpointing each epoch."""
+    cfg, st = parts.cfg, parts.state
+    total = cfg.train.epochs * parts.steps_per_epoch
+    bar = tqdm(total=total, initial=st.step, desc=f"train {cfg.strategy}", unit="step",
+               disable=not progress_bar, leave=False, dynamic_ncols=True)
+
+    def valid_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        return parts.data.valid.random_batch(cfg.train.batch_size, parts.gens["valid"])
+
+    def on_step(arch: torch.Tensor, loss: float, score: float, from_vae: bool) -> None:
+        st.step += 1
+        bar.update(1)
+        if not math.isnan(score):
+            run.log_archs([{"step": st.step, "phase": "train", "genotype": parts.supernet.space.to_genotype(arch),
+                            "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
+
+    while st.epoch < cfg.train.epochs:
+        if parts.step_in_epoch == 0:  # a fresh epoch: remember where its data stream starts
+            parts.epoch_data_state = parts.gens["data"].get_state()
+            parts.partial = {}
+        else:  # resumed mid-epoch: replay the data stream up to the interruption
+            parts.gens["data"].set_state(parts.epoch_data_state)
+        batches = _epoch_batches(parts)
+        for _ in range(parts.step_in_epoch):
+            next(batches)
+        t0 = time.perf_counter()
+        done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches, valid_batch,
+                           parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
+                           grad_clip=cfg.train.grad_clip, score_every=cfg.train.score_every,
+                           metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step)
+        if not done:
+            # the data generator must be re-positioned from the epoch start on resume
+            data_now = parts.gens["data"].get_state()
+            parts.step_in_epoch = int(parts.partial["i"])
+            _save(parts, run)
+            parts.gens["data"].set_state(data_now)
+            bar.close()
+            raise Interrupted(run.path)
+        _finish_epoch(parts, run, time.perf_counter() - t0)
+    bar.close()
+
+
+def _eps(sampler: Any) -> float:
+    return float(getattr(sampler, "sampling_eps", 0.0))
+
+
+def _finish_epoch(parts: Parts, run: RunDir, seconds: float) -> None:
+    from tnas.strategy.oneshot import epoch_summary
+
+    st = parts.state
+    stats = epoch_summary(parts.partial)
+    sampler_stats = parts.sampler.step()  # retrain the VAE on the top-K, eps += eps_inc
+    record = {"phase": "train", "epoch": st.epoch + 1, "step": st.step, "lr": parts.optimizer.param_groups[0]["lr"],
+              **stats, **{f"sampler_{k}": v for k, v in sampler_stats.items()}, "eps": _eps(parts.sampler),
+              "seconds": seconds}
+    st.history.append(record)
+    st.epoch += 1
+    parts.step_in_epoch, parts.partial = 0, {}
+    run.log_metrics(record)
+    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  held-out %6.2f  eps %.3f  vae share %.2f  %5.1fs",
+              st.epoch, parts.cfg.train.epochs, stats["loss"], stats["acc"], stats["score"], record["eps"],
+              stats["vae_share"], seconds)
+    _save(parts, run)
+
+
+def _fixed_batches(images: Any, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first `count` batches of a split in order, unaugmented (deterministic fitness)."""
+    out = []
+    for x, y in images.batches(batch_size, generator=torch.Generator().manual_seed(0), shuffle=False,
+                               augment=False, drop_last=False):
+        out.append((x, y))
+        if len(out) == count:
+            break
+    return out
+
+
+def _constraint(parts: Parts) -> Any:
+    """Hard limits on parameters / FLOPs (the paper's dagger variant), or None."""
+    s = parts.cfg.search
+    if s.max_params_M is None and s.max_flops_M is None:
+        return None
+    from tnas.evaluate.cost import count_flops, count_params
+
+    train = parts.data.train
+    kw = dict(C=parts.cfg.supernet.C, N=parts.cfg.supernet.N, num_classes=train.num_classes,
+              in_channels=train.images.shape[1])
+    size = tuple(train.images.shape[2:])
+    cache: dict[int, bool] = {}
+    space = parts.supernet.space
+
+    def ok(archs: torch.Tensor) -> torch.Tensor:
+        out = []
+        for a in archs.reshape(-1, space.num_decisions):
+            k = space.key(a)
+            if k not in cache:
+                good = True
+                if s.max_params_M is not None:
+                    good &= count_params(space, a, **kw) / 1e6 <= s.max_params_M
+                if s.max_flops_M is not None:
+                    good &= count_flops(a, input_size=size, **kw) / 1e6 <= s.max_flops_M
+                cache[k] = bool(good)
+            out.append(cache[k])
+        return torch.tensor(out, dtype=torch.bool)
+
+    return ok
+
+
+def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True) -> Any:
+    """The SPOS genetic algorithm on the trained supernet; initial population from p(a|z) for
+    TNAS-OS. Returns the History of evaluated architectures (fitness = supernet valid acc, %)."""
+    from tnas.strategy.evolution import spos_ga
+
+    cfg, s = parts.cfg, parts.cfg.search
+    parts.phase = "search"
+    space = parts.supernet.space
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + 7)  # fixed: a resumed search replays it
+    calib = [parts.data.train.random_batch(s.eval_batch_size, g, augment=False)[0] for _ in range(s.bn_batches)]
+    valid = _fixed_batches(parts.data.valid, s.eval_batch_size, s.eval_batches)
+    bar = tqdm(total=s.budget, desc="search", unit="arch", disable=not progress_bar, leave=False, dynamic_ncols=True)
+    bar.update(len(parts.memo))
+    fresh = {"n": 0}
+
+    def on_eval(arch: torch.Tensor, score: float) -> None:
+        bar.update(1)
+        fresh["n"] += 1
+        run.log_archs([{"step": parts.state.step, "phase": "search", "genotype": space.to_genotype(arch),
+                        "score": score, "source": "search"}])
+        if flag.stop or fresh["n"] % s.population == 0:
+            _save(parts, run)
+        if flag.stop:
+            raise Interrupted(run.path)
+
+    evaluator = SupernetEvaluator(parts.supernet, space, calib, valid, memo=parts.memo, on_eval=on_eval)
+    init = None
+    if isinstance(parts.sampler, TNASSampler) and parts.sampler.trained:
+        init = parts.sampler.sample_vae(s.population, g)
+    history = spos_ga(space, evaluator, s.budget, g, population=s.population, parents=s.parents,
+                      mutations=s.mutations, crossovers=s.crossovers, mutate_prob=s.mutate_prob, init=init,
+                      constraint=_constraint(parts))
+    bar.close()
+    parts.evaluator = evaluator  # type: ignore[attr-defined]  (reused for the final report)
+    return history
+
+
+_TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
+
+
+def _ground_truth(parts: Parts, best: torch.Tensor) -> tuple[dict[str, Any] | None, Any]:
+    """NB201 ground truth of the found cell on the matching dataset (None when not applicable)."""
+    dataset = _TABLE_DATASETS.get(parts.cfg.data.name.lower())
+    if dataset is None:
+        return None, None
+    from tnas.bench import PROTOCOL, load_nb201
+
+    try:
+        table = load_nb201(parts.cfg.eval.bench_path)
+    except TnasError as e:
+        _log.warning("no ground truth: %s", e)
+        return None, None
+    gt = {"dataset": dataset, "protocol": PROTOCOL,
+          "valid": float(table.lookup(best[None], dataset, "valid")[0]),
+          "test": float(table.lookup(best[None], dataset, "test")[0])}
+    return gt, table
+
+
+def _kendall(parts: Parts, evaluator: SupernetEvaluator, table: Any, dataset: str) -> dict[str, float]:
+    """Kendall tau between supernet accuracy and ground-truth test accuracy over a fixed seeded
+    sample of `eval.tau_cells` cells: overall and among the top 10% by ground truth."""
+    from scipy.stats import kendalltau
+
+    space = parts.supernet.space
+    g = torch.Generator().manual_seed(12345)  # the same cells for every run and method
+    keys = torch.randperm(space.size, generator=g)[: parts.cfg.eval.tau_cells]
+    cells = space.from_keys(keys)
+    ev = SupernetEvaluator(parts.supernet, space, evaluator.calib, evaluator.valid)
+    est = ev(cells).numpy()
+    gt = table.lookup(cells, dataset, "test").numpy()
+    top = gt >= torch.tensor(gt).quantile(0.9).item()
+    tau_all = float(kendalltau(est, gt).statistic)
+    tau_top = float(kendalltau(est[top], gt[top]).statistic) if top.sum() >= 3 else math.nan
+    return {"tau": tau_all, "tau_top10": tau_top, "cells": int(len(keys))}
+
+
+def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, Any]:
+    """result.json + report.md for a finished search."""
+    from tnas.run.report import write_report
+
+    space = parts.supernet.space
+    ev: SupernetEvaluator = parts.evaluator  # type: ignore[attr-defined]
+    i = history.best_index()
+    best = history.archs[i]
+    test_batches = _fixed_batches(parts.data.test, parts.cfg.search.eval_batch_size, 10**9)
+    result: dict[str, Any] = {
+        "genotype": space.to_genotype(best), "arch": best.tolist(), "strategy": parts.cfg.strategy,
+        "dataset": parts.cfg.data.name, "split": parts.data.split_info,
+        "supernet_valid_acc": float(history.scores[i]),
+        "supernet_test_acc": ev.accuracy(best, test_batches),
+        "evaluated": len(history), "epochs": parts.state.epoch, "wall_seconds": wall,
+        "top5": [{"genotype": space.to_genotype(history.archs[j]), "supernet_valid_acc": float(history.scores[j])}
+                 for j in torch.argsort(-history.scores)[:5].tolist()],
+    }
+    gt, table = _ground_truth(parts, best)
+    result["ground_truth"] = gt
+    if table is not None and parts.cfg.eval.tau_cells > 0:
+        result["kendall"] = _kendall(parts, ev, table, gt["dataset"])
+    parts.phase = "done"
+    run.write_result(result)
+    write_report(run.path, result, parts.state.history)
+    _save(parts, run)
+    return result
+
+
+def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
+               progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
+    """Train + search (or resume a run directory). Returns (result, run directory)."""
+    ck = None
+    if resume is not None:
+        path = Path(resume)
+        if not (path / "config.yaml").exists():
+            raise TnasError(f"'{path}' is not a tnas run directory (no config.yaml). Pass the folder `tnas search` printed.")
+        ck = load_checkpoint(path / "ckpt" / "last.pt")
+        cfg = config_from_dict(ck["config"])
+    assert cfg is not None
+    parts = build(cfg)
+    if ck is not None:
+        parts.restore(ck)
+        run = RunDir(Path(resume))
+        run.truncate_logs(parts.state.step, n_search=len(parts.memo))
+        if parts.phase == "done":
+            _log.info("run already finished: %s", run.path)
+    else:
+        run = RunDir(RunDir.new_path(cfg.out, cfg.space, cfg.strategy, cfg.seed))
+        run.write_config(to_dict(cfg), {"tnas_version": __version__, "split": parts.data.split_info})
+        run.write_env(environment(parts.device))
+    _log.info("run directory: %s", run.path)
+    flag = _StopFlag()
+    t0 = time.perf_counter()
+    try:
+        with _sigint(flag):
+            train(parts, run, flag, progress_bar)
+            history = search_stage(parts, run, flag, progress_bar)
+            result = finish(parts, run, history, time.perf_counter() - t0)
+    finally:
+        run.close()
+    return result, run.path

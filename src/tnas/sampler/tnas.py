@@ -1,0 +1,319 @@
+"""The TNAS sampler: Gamma_t = (1 - eps) * U(a) + eps * p_theta(a|z), learned online (eq. 1, 11).
+
+`observe()` accumulates (architecture, metric) pairs, `step()` retrains the transformer VAE
+(warm-started) on the top-K architectures so far and advances eps, `sample()` draws from the
+mixture. Shapes: D = space.num_decisions; architectures are long [N, D]; scores float [N],
+higher is better. See docs/sampler.md for the choices the paper leaves open and measured costs.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tnas.errors import TnasError, unknown
+from tnas.sampler.vae import TransformerVAE, VAEConfig
+from tnas.space.base import SearchSpace
+
+logger = logging.getLogger(__name__)
+_VERSION = 1
+_WEIGHTINGS = ("none", "rank")
+
+
+@dataclass
+class TNASConfig:
+    """Online-learning and sampling settings of the TNAS sampler (defaults tuned on NB201,
+    see docs/sampler.md)."""
+
+    top_k: int = 20  # the VAE is retrained on the K best architectures observed so far
+    train_steps: int = 40  # Adam steps per `step()` (warm start, so few are needed)
+    batch_size: int = 64  # minibatch drawn (without replacement) from the top-K per Adam step
+    eps0: float = 0.0  # eps after the first training
+    eps_inc: float = 0.1  # eps += eps_inc after every training `step()` (paper's eps_inc)
+    eps_max: float = 1.0
+    temperature: float = 1.0  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores)
+    skip_seen: bool = True  # `sample` rejects observed architectures and in-batch repeats
+    max_retries: int = 8  # rejection rounds before falling back (see `TNASSampler.sample`)
+    min_observations: int = 10  # `step()` does not train (and eps stays 0) before this many
+    weighting: str = "rank"  # per-example loss weights over the top-K: 'none' or 'rank'
+    rank_kappa: float = 0.5  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
+    vae: VAEConfig = field(default_factory=VAEConfig)
+
+    def validate(self) -> None:
+        """Raise TnasError naming the first bad field."""
+        if self.weighting not in _WEIGHTINGS:
+            raise unknown("TNASConfig.weighting", self.weighting, _WEIGHTINGS)
+        ints = {"top_k": 1, "train_steps": 0, "batch_size": 1, "max_retries": 0, "min_observations": 1}
+        for name, low in ints.items():
+            if int(getattr(self, name)) < low:
+                raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected an integer >= {low}.")
+        for name in ("eps0", "eps_inc", "eps_max"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected a probability in [0, 1].")
+        if self.temperature < 0 or self.rank_kappa <= 0:
+            raise TnasError(
+                f"TNASConfig.temperature = {self.temperature}, rank_kappa = {self.rank_kappa}; expected "
+                "temperature >= 0 (0 = argmax decoding) and rank_kappa > 0."
+            )
+        self.vae.validate()
+
+
+class TNASSampler:
+    """The learned architecture distribution of TNAS.
+
+    Args:
+        space: any SearchSpace; the VAE sees only tokens and the choice count per position.
+        config: see TNASConfig.
+        seed: seeds the internal generator used by `step()` (minibatches, reparameterisation
+            noise, dropout) and the VAE's initial weights; saved in `state_dict`.
+        device: where the VAE lives; random draws are always made on the CPU with the caller's
+            generator and moved, so a seed gives the same samples on any device.
+    """
+
+    def __init__(self, space: SearchSpace, config: TNASConfig | None = None, seed: int = 0,
+                 device: str | torch.device = "cpu") -> None:
+        self.space = space
+        self.config = cfg = copy.deepcopy(config) if config is not None else TNASConfig()
+        cfg.validate()
+        self.device = torch.device(device)
+        self._gen = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng(devices=[]):  # init weights from our seed, not the global RNG
+            torch.manual_seed(int(seed))
+            self.vae = TransformerVAE(space, cfg.vae).to(self.device)
+        self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae.lr,
+                                          weight_decay=cfg.vae.weight_decay)
+        self._keys: list[int] = []  # observation order, one entry per distinct architecture
+        self._scores: list[float] = []
+        self._index: dict[int, int] = {}  # key -> position in _keys
+        self.eps = cfg.eps0
+        self.trained = False
+        self.num_steps = 0
+        self.last_sources: Tensor = torch.zeros(0, dtype=torch.bool)
+
+    # ---- feedback ---------------------------------------------------------------------
+    def observe(self, archs: Tensor, scores: Tensor) -> None:
+        """Record evaluated architectures. A repeated architecture keeps its *best* score (a
+        noisy evaluator then errs optimistic, but the top-K never holds duplicates).
+
+        Args:
+            archs: long [N, D] (or [D]).
+            scores: float [N] (or scalar), higher is better.
+        """
+        archs = archs.reshape(-1, self.space.num_decisions).cpu()
+        scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).cpu()
+        if archs.shape[0] != scores.shape[0]:
+            raise TnasError(
+                f"observe() got {archs.shape[0]} architectures but {scores.shape[0]} scores; pass one "
+                "score per architecture (archs long [N, D], scores float [N])."
+            )
+        if not bool(torch.isfinite(scores).all()):
+            raise TnasError("observe() got a NaN or infinite score; scores must be finite (higher = better).")
+        self.space.validate(archs)
+        for k, s in zip(self.space.keys(archs).tolist(), scores.tolist()):
+            i = self._index.get(k)
+            if i is None:
+                self._index[k] = len(self._keys)
+                self._keys.append(k)
+                self._scores.append(s)
+            elif s > self._scores[i]:
+                self._scores[i] = s
+
+    @property
+    def num_observed(self) -> int:
+        return len(self._keys)
+
+    def observed(self) -> tuple[Tensor, Tensor]:
+        """All distinct observed architectures (long [M, D]) and their scores (float [M])."""
+        keys = torch.tensor(self._keys, dtype=torch.long)
+        return self.space.from_keys(keys), torch.tensor(self._scores, dtype=torch.float64)
+
+    def top_k(self, k: int | None = None) -> tuple[Tensor, Tensor]:
+        """The k best observations (ties: the earliest first): long [k, D], float [k]."""
+        archs, scores = self.observed()
+        order = torch.sort(-scores, stable=True).indices[: (k or self.config.top_k)]
+        return archs[order], scores[order]
+
+    # ---- learning ---------------------------------------------------------------------
+    def _weights(self, n: int) -> Tensor | None:
+        if self.config.weighting == "none":
+            return None
+        # rank weighting (Tripp et al. 2020): the best architectures dominate the loss without
+        # letting one outlier score take all of it, and it is invariant to the metric's scale
+        ranks = torch.arange(n, dtype=torch.float32)
+        return 1.0 / (self.config.rank_kappa * n + ranks)
+
+    def step(self) -> dict[str, float]:
+        """Retrain the VAE (warm start) on the top-K, then eps = min(eps_max, eps + eps_inc).
+
+        Before `min_observations` architectures were observed nothing is trained and eps is not
+        advanced (an untrained decoder is no useful half of the mixture).
+        Returns:
+            'loss', 'recon', 'kl' (mean over the last 5 Adam steps, nats), 'eps' (after the
+            update), 'topk_mean' (mean score of the training set), 'trained' (0/1), 'seconds'.
+        """
+        t0 = time.perf_counter()
+        cfg = self.config
+        if self.num_observed < cfg.min_observations:
+            return {"loss": float("nan"), "recon": float("nan"), "kl": float("nan"), "eps": self.sampling_eps,
+                    "topk_mean": float("nan"), "trained": 0.0, "seconds": time.perf_counter() - t0}
+        archs, scores = self.top_k()
+        parts = self._train(archs.to(self.device), self._weights(archs.shape[0]))
+        self.trained = True
+        self.num_steps += 1
+        self.eps = min(cfg.eps_max, self.eps + cfg.eps_inc)
+        out = {**parts, "eps": self.sampling_eps, "topk_mean": float(scores.mean()), "trained": 1.0,
+               "seconds": time.perf_counter() - t0}
+        logger.debug("tnas step %d: %s", self.num_steps, out)
+        return out
+
+    def _train(self, archs: Tensor, weights: Tensor | None) -> dict[str, float]:
+        cfg, n = self.config, archs.shape[0]
+        self.vae.train()
+        hist: list[Tensor] = []
+        # dropout draws from the global RNG: seed a forked copy from our generator so step()
+        # is reproducible and the caller's global RNG is untouched
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self._gen)))
+            for _ in range(cfg.train_steps):
+                idx = torch.randperm(n, generator=self._gen)[: cfg.batch_size]
+                noise = torch.randn(len(idx), self.vae.latent_dim, generator=self._gen).to(self.device)
+                w = None if weights is None else weights[idx].to(self.device)
+                parts = self.vae.loss(archs[idx.to(self.device)], noise, w)
+                self.optimizer.zero_grad(set_to_none=True)
+                parts["loss"].backward()
+                self.optimizer.step()
+                hist.append(torch.stack([parts["loss"], parts["recon"], parts["kl"]]).detach())
+        self.vae.eval()
+        if not hist:
+            return {"loss": float("nan"), "recon": float("nan"), "kl": float("nan")}
+        m = torch.stack(hist[-5:]).mean(0).tolist()
+        return {"loss": m[0], "recon": m[1], "kl": m[2]}
+
+    # ---- sampling ---------------------------------------------------------------------
+    @property
+    def sampling_eps(self) -> float:
+        """The eps `sample()` uses by default: 0 until the VAE has been trained once."""
+        return self.eps if self.trained else 0.0
+
+    def sample_vae(self, n: int, generator: torch.Generator, temperature: float | None = None) -> Tensor:
+        """n draws from p(a|z), z ~ N(0, I): long [n, D] (no dedup)."""
+        t = self.config.temperature if temperature is None else temperature
+        z = torch.randn(n, self.vae.latent_dim, generator=generator)
+        u = torch.rand(n, self.space.num_decisions, generator=generator)
+        self.vae.eval()
+        return self.vae.sample(z.to(self.device), u.to(self.device), t).cpu()
+
+    def sample(self, n: int, *, generator: torch.Generator, temperature: float | None = None,
+               exclude: Tensor | None = None, eps: float | None = None,
+               return_sources: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """n architectures from Gamma = (1 - eps) * U(a) + eps * p(a|z), z ~ N(0, I).
+
+        Each row independently comes from the VAE with probability eps. With `skip_seen` (config)
+        a row equal to an observed architecture, to a row of `exclude`, or to an earlier row of
+        this batch is redrawn from the *same* source, up to `max_retries` rounds; rows still
+        rejected are then redrawn uniformly (always novel unless the space is nearly exhausted),
+        and as a last resort drawn from the list of unused architectures when the space is small
+        enough to enumerate (<= 2**20); otherwise the repeat is kept.
+        Args:
+            n: number of rows.
+            generator: CPU generator for every random draw (same generator state -> same rows).
+            temperature: overrides config.temperature for p(a|z).
+            exclude: long [M, D] architectures to avoid besides the observed ones.
+            eps: overrides the current mixing weight.
+            return_sources: also return bool [n], True where the row came from the VAE.
+        Returns:
+            long [n, D] (and bool [n]); the sources are also kept in `self.last_sources`.
+        """
+        if n < 0:
+            raise TnasError(f"Cannot sample n={n} architectures; n must be >= 0.")
+        e = self.sampling_eps if eps is None else float(eps)
+        if not 0.0 <= e <= 1.0:
+            raise TnasError(f"sample() got eps={e}; expected a probability in [0, 1].")
+        from_vae = torch.rand(n, generator=generator) < e
+        out = self._draw(from_vae, generator, temperature)
+        if self.config.skip_seen:
+            out = self._dedup(out, from_vae, generator, temperature, exclude)
+        self.last_sources = from_vae
+        return (out, from_vae) if return_sources else out
+
+    def _draw(self, from_vae: Tensor, generator: torch.Generator, temperature: float | None) -> Tensor:
+        n = from_vae.shape[0]
+        out = self.space.sample_uniform(n, generator)
+        m = int(from_vae.sum())
+        if m:
+            out[from_vae] = self.sample_vae(m, generator, temperature)
+        return out
+
+    def _dedup(self, out: Tensor, from_vae: Tensor, generator: torch.Generator,
+               temperature: float | None, exclude: Tensor | None) -> Tensor:
+        seen = set(self._keys)
+        if exclude is not None and exclude.numel():
+            seen.update(self.space.keys(exclude.reshape(-1, self.space.num_decisions).cpu()).tolist())
+        keys = self.space.keys(out).tolist()
+        bad = _accept(keys, seen, list(range(len(keys))))
+        for attempt in range(self.config.max_retries + 2):
+            if not bad:
+                return out
+            rows = torch.tensor(bad)
+            # retries keep each row's source; the last two rounds fall back to uniform draws
+            src = from_vae[rows] if attempt < self.config.max_retries else torch.zeros(len(bad), dtype=torch.bool)
+            out[rows] = self._draw(src, generator, temperature)
+            for r, k in zip(bad, self.space.keys(out[rows]).tolist()):
+                keys[r] = k
+            bad = _accept(keys, seen, bad)
+        if bad and self.space.size <= 2**20:
+            free = torch.tensor(sorted(set(range(self.space.size)) - seen), dtype=torch.long)
+            pick = free[torch.randperm(len(free), generator=generator)[: len(bad)]]
+            out[torch.tensor(bad[: len(pick)])] = self.space.from_keys(pick)
+        return out
+
+    # ---- state ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue identically: weights, optimizer, observations, eps, RNG."""
+        return {
+            "version": _VERSION, "kind": "tnas", "space": self.space.name, "config": asdict(self.config),
+            "vae": {k: v.cpu() for k, v in self.vae.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "keys": torch.tensor(self._keys, dtype=torch.long),
+            "scores": torch.tensor(self._scores, dtype=torch.float64),
+            "eps": self.eps, "trained": self.trained, "num_steps": self.num_steps,
+            "generator": self._gen.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _VERSION or state.get("kind") != "tnas":
+            raise TnasError(
+                f"Cannot load a TNASSampler from a state with kind={state.get('kind')!r}, version="
+                f"{state.get('version')!r}; expected kind='tnas', version={_VERSION}. Load the state into "
+                "the sampler class (and tnas version) that saved it."
+            )
+        if state["space"] != self.space.name:
+            raise TnasError(
+                f"This TNAS state was saved for space '{state['space']}', not '{self.space.name}'; build the "
+                f"sampler with get_space('{state['space']}')."
+            )
+        self.vae.load_state_dict(state["vae"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._keys = [int(k) for k in state["keys"].tolist()]
+        self._scores = [float(s) for s in state["scores"].tolist()]
+        self._index = {k: i for i, k in enumerate(self._keys)}
+        self.eps, self.trained, self.num_steps = float(state["eps"]), bool(state["trained"]), int(state["num_steps"])
+        self._gen.set_state(state["generator"])
+
+
+def _accept(keys: list[int], seen: set[int], rows: list[int]) -> list[int]:
+    """Walk `rows` in order; a row is accepted (its key added to `seen`) when its key is new.
+    Returns the rejected rows. Rows not in `rows` must already be in `seen`."""
+    bad = []
+    for r in rows:
+        if keys[r] in seen:
+            bad.append(r)
+        else:
+            seen.add(keys[r])
+    return bad

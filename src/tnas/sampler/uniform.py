@@ -1,0 +1,47 @@
+"""The uniform architecture distribution U(a) (SPOS / RSPS), behind the Sampler protocol."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tnas.errors import TnasError
+from tnas.space.base import SearchSpace
+
+_VERSION = 1
+
+
+class UniformSampler:
+    """Every decision drawn independently and uniformly; feedback is ignored.
+
+    Args:
+        space: the search space (D decisions).
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def sample(self, n: int, *, generator: torch.Generator) -> Tensor:
+        """n architectures, long [n, D]."""
+        if n < 0:
+            raise TnasError(f"Cannot sample n={n} architectures; n must be >= 0.")
+        return self.space.sample_uniform(n, generator)
+
+    def observe(self, archs: Tensor, scores: Tensor) -> None:
+        """No-op: the uniform distribution does not learn."""
+
+    def step(self) -> dict[str, float]:
+        """No-op; returns no metrics."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": _VERSION, "kind": "uniform", "space": self.space.name}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _VERSION or state.get("kind") != "uniform":
+            raise TnasError(
+                f"Cannot load a UniformSampler from a state with kind={state.get('kind')!r}, "
+                f"version={state.get('version')!r}; expected kind='uniform', version={_VERSION}. "
+                "Load the state into the sampler class that saved it."
+            )

@@ -1,0 +1,183 @@
+"""TNAS-OS and SPOS: one-shot supernet training with a learned sampler, then evolutionary search.
+
+Paper sections 4.1-4.2. Training (eq. 9, 11): each step samples an architecture from
+Gamma = (1 - eps) * U + eps * p(a|z) (SPOS: eps stays 0), trains its weights on a training batch,
+and scores it on a held-out validation batch (Metric_{t-1}); the scores go to `sampler.observe`
+and `sampler.step()` at each epoch boundary retrains the VAE and raises eps. The search stage
+(eq. 10) is the SPOS genetic algorithm with fitness = supernet validation accuracy after BN
+recalibration, its initial population drawn from p(a|z) (TNAS-OS) or U (SPOS).
+
+The functions here are the loop bodies; `tnas.run.search` builds the parts, checkpoints and
+resumes them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tnas.errors import TnasError
+from tnas.evaluate.bn import recalibrate_bn
+from tnas.sampler.base import Sampler
+from tnas.space.base import SearchSpace
+
+_log = logging.getLogger(__name__)
+
+
+class NaNLossError(TnasError):
+    """The training loss became NaN/inf; the run stops and keeps its last good checkpoint."""
+
+
+@dataclass
+class TrainState:
+    """Counters of the training loop (the rest of the state lives in the stateful parts)."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps completed
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
+
+
+def train_epoch(
+    supernet: nn.Module,
+    sampler: Sampler,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    train_batches: Iterator[tuple[Tensor, Tensor]],
+    valid_batch: Callable[[], tuple[Tensor, Tensor]],
+    arch_gen: torch.Generator,
+    progress: dict[str, float],
+    *,
+    steps: int,
+    grad_clip: float,
+    score_every: int,
+    metric: str,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[Tensor, float, float, bool], None] | None = None,
+) -> bool:
+    """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
+
+    Args:
+        train_batches: yields (x float [B, C, H, W], y long [B]) on the supernet's device,
+            positioned at step `progress['i']` of the epoch.
+        valid_batch: returns a held-out batch for scoring the sampled architecture.
+        arch_gen: generator for architecture sampling (identical on every DDP rank).
+        progress: running sums, updated in place: 'i' (steps done), 'loss', 'acc' (training
+            batch accuracy, %), 'score' and 'n_score' (held-out metric), 'n_vae' (VAE samples).
+        should_stop: checked after every step (Ctrl-C); the epoch then stops early.
+        on_step: called with (arch long [D], loss, score or nan, from_vae).
+    Returns:
+        True when the epoch completed, False when it stopped early.
+    """
+    supernet.train()
+    for key in ("i", "loss", "acc", "score", "n_score", "n_vae"):
+        progress.setdefault(key, 0.0)
+    while progress["i"] < steps:
+        x, y = next(train_batches)
+        archs, from_vae = _sample_one(sampler, arch_gen)
+        arch = archs[0]
+        logits = supernet(x, arch)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise NaNLossError(
+                f"The training loss became {loss.item()} at step {int(progress['i'])} of this epoch (arch "
+                f"{arch.tolist()}). The run stopped; its last good checkpoint is kept. Lower train.lr or "
+                "tighten train.grad_clip (e.g. train.grad_clip=2), then resume or restart."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(supernet.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        score = math.nan
+        if score_every > 0 and int(progress["i"]) % score_every == 0:
+            score = score_batch(supernet, arch, *valid_batch(), metric)
+            sampler.observe(arch[None], torch.tensor([score]))
+            progress["score"] += score
+            progress["n_score"] += 1
+        progress["loss"] += loss.item()
+        progress["acc"] += (logits.argmax(1) == y).float().mean().item() * 100
+        progress["n_vae"] += int(from_vae)
+        progress["i"] += 1
+        if on_step is not None:
+            on_step(arch, loss.item(), score, bool(from_vae))
+        if should_stop():
+            return progress["i"] >= steps
+    return True
+
+
+def epoch_summary(progress: dict[str, float]) -> dict[str, float]:
+    """Means of an epoch's running sums: loss, acc (%), score, vae_share."""
+    n = max(progress.get("i", 0), 1)
+    n_score = progress.get("n_score", 0)
+    return {
+        "loss": progress.get("loss", 0) / n,
+        "acc": progress.get("acc", 0) / n,
+        "score": progress.get("score", 0) / n_score if n_score else math.nan,
+        "vae_share": progress.get("n_vae", 0) / n,
+    }
+
+
+def _sample_one(sampler: Sampler, generator: torch.Generator) -> tuple[Tensor, bool]:
+    """One architecture and whether it came from the VAE (uniform samplers: never)."""
+    if hasattr(sampler, "last_sources"):
+        archs, src = sampler.sample(1, generator=generator, return_sources=True)
+        return archs, bool(src[0])
+    return sampler.sample(1, generator=generator), False
+
+
+@torch.no_grad()
+def score_batch(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric: str) -> float:
+    """Held-out metric of one sub-network on one batch, higher = better.
+
+    Uses batch statistics (train-mode BN, as during training) so no recalibration is needed
+    for this cheap per-step signal; 'accuracy' in %, 'loss' as -cross-entropy.
+    """
+    logits = supernet(x, arch)
+    if metric == "loss":
+        return -F.cross_entropy(logits, y).item()
+    return (logits.argmax(1) == y).float().mean().item() * 100
+
+
+class SupernetEvaluator:
+    """Fitness for the search stage: supernet accuracy (%) of each arch on fixed validation
+    batches after BN recalibration on fixed training batches.
+
+    Deterministic for given weights, and memoised (`memo`: key -> score) so a resumed search
+    replays the generations already evaluated instantly and reaches the same result.
+    """
+
+    def __init__(self, supernet: nn.Module, space: SearchSpace, calib: list[Tensor],
+                 valid: list[tuple[Tensor, Tensor]], memo: dict[int, float] | None = None,
+                 on_eval: Callable[[Tensor, float], None] | None = None) -> None:
+        self.supernet, self.space, self.calib, self.valid = supernet, space, calib, valid
+        self.memo: dict[int, float] = {} if memo is None else memo
+        self.on_eval = on_eval
+
+    def __call__(self, archs: Tensor) -> Tensor:
+        """long [N, D] -> accuracy float [N] (%)."""
+        out = []
+        for arch in archs.reshape(-1, self.space.num_decisions):
+            key = self.space.key(arch)
+            if key not in self.memo:
+                self.memo[key] = self.accuracy(arch)
+                if self.on_eval is not None:
+                    self.on_eval(arch, self.memo[key])
+            out.append(self.memo[key])
+        return torch.tensor(out, dtype=torch.float64)
+
+    @torch.no_grad()
+    def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
+        recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
+        self.supernet.eval()
+        correct = total = 0
+        for x, y in batches if batches is not None else self.valid:
+            correct += (self.supernet(x, arch).argmax(1) == y).sum().item()
+            total += y.numel()
+        return 100.0 * correct / max(total, 1)

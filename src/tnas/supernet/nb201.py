@@ -1,0 +1,253 @@
+"""The NAS-Bench-201 weight-sharing supernet and the stand-alone network of one cell.
+
+Macro skeleton (Dong & Yang, ICLR 2020): stem conv3x3 + BN; three stages of N cells with C, 2C
+and 4C channels, separated by residual reduction blocks (stride 2); BN + ReLU, global average
+pool, linear classifier. Spatial sizes must be divisible by 4 (8x8 digits and 32x32 CIFAR are).
+
+`NB201Supernet.forward(x, arch)` runs one sampled path: per edge only the chosen op, and only the
+live edges (`tnas.supernet.plan`): 'none' edges and edges whose signal cannot reach the cell
+output are not computed at all. That is the training hot path of one-shot search. A float
+`weights [D, K]` argument instead routes to `forward_mixed`, the DARTS-style weighted sum over
+all ops (issue 4); the single-path branch pays one dtype check for that.
+
+Semantics of dead signal: a node whose inputs are all 'none' is zero, and an op reading a zero
+node contributes nothing. NB201's own networks would run e.g. a ReLU-Conv-BN on those zeros,
+which is zero in training mode (BN of a constant) but BN's running-mean shift in eval mode; we
+treat that path as absent, here and in `NB201Network`, so both agree with each other exactly.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tnas.errors import TnasError
+from tnas.ops import BNConfig, ResNetBasicBlock, build_op
+from tnas.space import SearchSpace, get_space
+from tnas.supernet.plan import CellPlan, make_plan
+
+# Search-time BN of the candidate ops, as in NB201's supernets: no affine, running stats kept
+# (recalibrated before evaluation by tnas.evaluate.bn.recalibrate_bn).
+SEARCH_BN = BNConfig(affine=False, track_running_stats=True)
+
+
+def cell_edges(space: SearchSpace) -> tuple[tuple[tuple[int, int], ...], int]:
+    """(target, source) per decision, parsed from decision names 'i<-j', and the node count."""
+    edges = []
+    for d in space.decisions:
+        target, sep, source = d.name.partition("<-")
+        if not (sep and target.isdigit() and source.isdigit() and int(source) < int(target)):
+            raise TnasError(
+                f"Space '{space.name}' decision '{d.name}' is not a cell edge 'i<-j' (j < i); the NB201 "
+                "supernet needs a cell space such as get_space('nb201')."
+            )
+        edges.append((int(target), int(source)))
+    return tuple(edges), max(t for t, _ in edges) + 1
+
+
+def run_cell(x: Tensor, plan: CellPlan, ops: list[nn.Module], num_nodes: int) -> Tensor:
+    """Evaluate the live edges of one cell.
+
+    Args:
+        x: cell input [B, C, H, W].
+        plan: the live edges (`make_plan`).
+        ops: the chosen op per decision d.
+    Returns:
+        The output node [B, C, H, W].
+    """
+    if plan.zero_output:
+        return torch.zeros_like(x)
+    nodes: dict[int, Tensor] = {0: x}
+    relus: dict[int, Tensor] = {}
+    for i, live in plan.nodes:
+        acc: Tensor | None = None
+        for j, d, kind in live:
+            if kind == "conv" and j in plan.relu_sources:
+                r = relus.get(j)
+                if r is None:  # one ReLU per source node, shared by its conv edges
+                    r = relus[j] = F.relu(nodes[j])
+                y = ops[d].forward_relu(r)
+            else:
+                y = ops[d](nodes[j])
+            acc = y if acc is None else acc + y
+        assert acc is not None
+        nodes[i] = acc
+    return nodes[num_nodes - 1]
+
+
+class _NB201Macro(nn.Module):
+    """Stem, stages of cells with reduction blocks between them, and the classifier head."""
+
+    def _build(self, C: int, N: int, num_classes: int, in_channels: int, make_cell: Callable[[int], nn.Module]) -> None:
+        if min(C, N, num_classes, in_channels) < 1:
+            raise TnasError(
+                f"NB201 network sizes must be positive, got C={C}, N={N}, num_classes={num_classes}, "
+                f"in_channels={in_channels}."
+            )
+        self.C, self.N, self.num_classes, self.in_channels = C, N, num_classes, in_channels
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        cells: list[nn.Module] = []
+        for stage in range(3):
+            c = C * 2**stage
+            if stage > 0:  # reductions keep NB201's defaults: affine BN, running stats
+                cells.append(ResNetBasicBlock(c // 2, c, 2, BNConfig()))
+            cells.extend(make_cell(c) for _ in range(N))
+        self.cells = nn.ModuleList(cells)
+        self._is_cell = tuple(not isinstance(m, ResNetBasicBlock) for m in cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU())
+        self.classifier = nn.Linear(4 * C, num_classes)
+
+    def _head(self, h: Tensor) -> Tensor:
+        return self.classifier(self.lastact(h).mean((2, 3)))
+
+
+class NB201Supernet(_NB201Macro):
+    """Weight-sharing NB201 supernet: every edge of every cell holds all K candidate ops.
+
+    Args:
+        space: a cell space whose decisions are edges 'i<-j' (default NB201: 6 edges x 5 ops).
+        C: channels of the first stage (then 2C, 4C).
+        N: cells per stage.
+        num_classes: classifier outputs.
+        in_channels: image channels (3 for CIFAR, 1 for digits).
+        bn: BN settings of the candidate ops (default: affine=False, running stats tracked).
+    """
+
+    def __init__(
+        self, space: SearchSpace | None = None, C: int = 16, N: int = 5, num_classes: int = 10,
+        in_channels: int = 3, bn: BNConfig = SEARCH_BN,
+    ) -> None:
+        super().__init__()
+        self.space = space if space is not None else get_space("nb201")
+        self.edges, self.num_nodes = cell_edges(self.space)
+        self.bn = bn
+
+        def make_cell(c: int) -> nn.Module:
+            cell = nn.Module()
+            cell.edges = nn.ModuleList(
+                nn.ModuleList(build_op(op, c, c, 1, bn) for op in d.choices) for d in self.space.decisions
+            )
+            return cell
+
+        self._build(C, N, num_classes, in_channels, make_cell)
+        first = next(m for m, is_cell in zip(self.cells, self._is_cell) if is_cell)
+        # kinds[d][k]: what op k of decision d is; the same in every cell.
+        self._kinds = tuple(tuple(type(op).kind for op in edge) for edge in first.edges)
+        self._plans: dict[tuple[int, ...], CellPlan] = {}
+
+    def plan(self, arch: Tensor) -> tuple[tuple[int, ...], CellPlan]:
+        """(choice per decision, live-edge plan) for `arch` long [D]; validated and cached."""
+        key = tuple(arch.tolist())
+        plan = self._plans.get(key)
+        if plan is None:
+            if arch.dim() != 1:
+                raise TnasError(f"forward takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}.")
+            self.space.validate(arch.cpu())
+            kinds = [self._kinds[d][k] for d, k in enumerate(key)]
+            plan = self._plans[key] = make_plan(self.edges, kinds, self.num_nodes)
+        return key, plan
+
+    def forward(self, x: Tensor, arch: Tensor) -> Tensor:
+        """Logits [B, num_classes] of x [B, in_channels, H, W] through one path.
+
+        Args:
+            x: images [B, in_channels, H, W], H and W divisible by 4.
+            arch: long [D], the chosen op per edge (single path, the fast branch); or float
+                [D, K] op weights, which runs `forward_mixed`.
+        """
+        if arch.is_floating_point():
+            return self.forward_mixed(x, arch)
+        choice, plan = self.plan(arch)
+        h = self.stem(x)
+        for cell, is_cell in zip(self.cells, self._is_cell):
+            if is_cell:
+                h = run_cell(h, plan, [edge[k] for edge, k in zip(cell.edges, choice)], self.num_nodes)
+            else:
+                h = cell(h)
+        return self._head(h)
+
+    def forward_mixed(self, x: Tensor, weights: Tensor) -> Tensor:
+        """DARTS-style forward: every edge outputs sum_k weights[d, k] * op_k(node).
+
+        Args:
+            x: images [B, in_channels, H, W].
+            weights: float [D, K] (e.g. softmax(alpha)); gradients flow to it.
+        Returns:
+            logits [B, num_classes].
+        """
+        D, K = self.space.num_decisions, self.space.max_choices
+        if tuple(weights.shape) != (D, K):
+            raise TnasError(f"Mixed-op weights must have shape [{D}, {K}], got {tuple(weights.shape)}.")
+        h = self.stem(x)
+        for cell, is_cell in zip(self.cells, self._is_cell):
+            h = self._mixed_cell(cell, h, weights) if is_cell else cell(h)
+        return self._head(h)
+
+    def _mixed_cell(self, cell: nn.Module, x: Tensor, weights: Tensor) -> Tensor:
+        nodes = [x]
+        for i in range(1, self.num_nodes):
+            acc = torch.zeros_like(x)
+            for d, (t, j) in enumerate(self.edges):
+                if t != i:
+                    continue
+                for k, op in enumerate(cell.edges[d]):
+                    if self._kinds[d][k] != "zero":  # a zero op adds w * 0 = 0 and no gradient
+                        acc = acc + weights[d, k] * op(nodes[j])
+            nodes.append(acc)
+        return nodes[-1]
+
+    def extract(self, arch: Tensor) -> "NB201Network":
+        """The stand-alone network of `arch` with this supernet's (inherited) weights and BN stats."""
+        net = NB201Network(arch, self.C, self.N, self.num_classes, self.in_channels, space=self.space, bn=self.bn)
+        net.stem.load_state_dict(self.stem.state_dict())
+        net.lastact.load_state_dict(self.lastact.state_dict())
+        net.classifier.load_state_dict(self.classifier.state_dict())
+        for src, dst, is_cell in zip(self.cells, net.cells, self._is_cell):
+            if not is_cell:
+                dst.load_state_dict(src.state_dict())
+                continue
+            for d, k in enumerate(arch.tolist()):
+                dst.edges[d].load_state_dict(src.edges[d][k].state_dict())
+        return net.to(next(self.parameters()).device)
+
+
+class NB201Network(_NB201Macro):
+    """Stand-alone NB201 network of one cell: only the chosen op per edge is instantiated.
+
+    Args:
+        arch: long [D], the cell (e.g. `space.from_genotype(...)`).
+        C, N, num_classes, in_channels: as in `NB201Supernet`.
+        space: the cell space (default NB201).
+        bn: BN settings of the cell ops (default affine, as for training from scratch).
+    """
+
+    def __init__(
+        self, arch: Tensor, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
+        space: SearchSpace | None = None, bn: BNConfig = BNConfig(),
+    ) -> None:
+        super().__init__()
+        self.space = space if space is not None else get_space("nb201")
+        self.space.validate(arch)
+        if arch.dim() != 1:
+            raise TnasError(f"NB201Network takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}.")
+        self.arch = arch.detach().cpu().clone()
+        self.edges, self.num_nodes = cell_edges(self.space)
+        names = self.space.decode(self.arch)
+
+        def make_cell(c: int) -> nn.Module:
+            cell = nn.Module()
+            cell.edges = nn.ModuleList(build_op(op, c, c, 1, bn) for op in names)
+            return cell
+
+        self._build(C, N, num_classes, in_channels, make_cell)
+        first = next(m for m, is_cell in zip(self.cells, self._is_cell) if is_cell)
+        self._plan = make_plan(self.edges, [type(op).kind for op in first.edges], self.num_nodes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits [B, num_classes] of images x [B, in_channels, H, W]."""
+        h = self.stem(x)
+        for cell, is_cell in zip(self.cells, self._is_cell):
+            h = run_cell(h, self._plan, list(cell.edges), self.num_nodes) if is_cell else cell(h)
+        return self._head(h)
