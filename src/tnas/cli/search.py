@@ -55,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
 
     from tnas.run.config import list_presets, resolve_config
     from tnas.run.overrides import parse_override_args, to_dict
-    from tnas.run.search import Interrupted, run_search
-
     if args.list_presets:
         print("\n".join(list_presets()))
         return 0
@@ -70,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if args.show_config:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
+    from tnas.run.search import Interrupted, run_search  # heavy imports only when a run starts
+
     try:
         result, path = run_search(cfg, resume=args.resume, progress_bar=not args.no_progress and sys.stderr.isatty())
     except Interrupted as e:

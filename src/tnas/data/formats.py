@@ -108,6 +108,17 @@ def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return jpeg, offsets, labels
 
 
+def read_npz_labels(path: Path) -> np.ndarray:
+    """Labels int64 [N] of a shared JPEG npz, without reading the image bytes."""
+    if not path.is_file():
+        raise TnasError(f"Missing file {path}. Expected {npz_layout(path)}. Set TNAS_DATA to the shared data root.")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["labels"].astype(np.int64)
+    except (KeyError, ValueError, OSError) as e:
+        raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
+
+
 def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, path: Path) -> np.ndarray:
     """Decode the JPEGs at `indices` with Pillow -> uint8 [len(indices), 3, H, W] (RGB)."""
     out = None

@@ -110,7 +110,7 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, parse: bool = True)
         if key not in keys:
             hint = f" '{key}' is a section; set one of its keys, e.g. '{key}.…'." if key in sections else ""
             raise TnasError(
-                f"Unknown config key '{key}'.{suggest(key, keys) or hint} Valid keys: {', '.join(sorted(keys))}."
+                f"Unknown config key '{key}'.{hint or suggest(key, keys)} Valid keys: {', '.join(sorted(keys))}."
             )
         value = yaml.safe_load(raw) if parse and isinstance(raw, str) else raw
         if parse and isinstance(raw, str) and keys[key] is str and not isinstance(value, str) and value is not None:

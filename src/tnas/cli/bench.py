@@ -1,0 +1,102 @@
+"""`tnas bench sampler`: the sampler-quality benchmark on NAS-Bench-201 ground truth.
+
+The same code runs `python benchmarks/sampler_quality.py` (a thin wrapper around this command).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from tnas.errors import TnasError
+
+# --quick: a smoke run (about a minute on 2 cores); explicit options still override it.
+QUICK = {"seeds": 3, "budgets": "10,50,100", "sweep_seeds": 2, "dist_seeds": 1, "eps_incs": "0,0.1,0.5"}
+DEFAULTS = {"seeds": 20, "budgets": "10,50,100,300", "sweep_seeds": None, "dist_seeds": 5,
+            "eps_incs": "0,0.04,0.05,0.0625,0.1,0.2,0.5"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench", help="benchmarks on NAS-Bench-201 ground truth",
+        description="Benchmarks on NAS-Bench-201 ground truth. `tnas bench sampler` compares random search, "
+                    "REA, the SPOS GA and the two TNAS searches (paper section 5.3, figures 2-3, table 4).")
+    sub = p.add_subparsers(dest="bench", metavar="BENCHMARK")
+    s = sub.add_parser(
+        "sampler", help="sampler-quality benchmark (paper section 5.3)",
+        description="Query-based searches on the real NB201 table: ground-truth validation accuracy (or a real "
+                    "supernet's CIFAR-10 estimate) drives each search, the test accuracy of the best architecture "
+                    "found after N evaluations is reported (mean ± std over seeds), plus the eps_inc sweep "
+                    "(table 4), VAE-vs-random distributions (figure 2) and best-so-far curves (figure 3). Writes "
+                    "sampler_quality.md and PNGs into --out.")
+    s.add_argument("--quick", action="store_true", help="smoke run: 3 seeds, budgets up to 100, a short sweep")
+    s.add_argument("--seeds", type=int, help="seeds per (dataset, method) (default 20; --quick 3)")
+    s.add_argument("--datasets", nargs="+", help="cifar10 cifar100 ImageNet16-120 (default: all three)")
+    s.add_argument("--methods", nargs="+", help="random rea spos-ga tnas tnas-ga (default: all)")
+    s.add_argument("--budgets", help="comma-separated numbers of evaluated archs (default 10,50,100,300)")
+    s.add_argument("--supernets", nargs="*", help="supernet estimates driving CIFAR-10 searches "
+                                                  "(default: oneshot fewshot; give none to skip)")
+    s.add_argument("--eps-incs", help="comma-separated eps_inc values for the sweep ('' skips it)")
+    s.add_argument("--sweep-seeds", type=int, help="seeds per eps_inc value (default: --seeds; --quick 2)")
+    s.add_argument("--dist-seeds", type=int, help="seeds pooled for the figure-2 distributions (default 5; 0 skips)")
+    s.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
+    s.add_argument("--workers", type=int, default=2, help="worker processes, 1 torch thread each (default 2)")
+    s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 or ../shared/data/nb201)")
+    s.set_defaults(func=run_sampler)
+    p.set_defaults(func=lambda args: p.print_help() or 0)
+
+
+def _list(values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    return tuple(v for item in values for v in item.split(",") if v)
+
+
+def _numbers(text: str, kind: type, what: str) -> tuple:
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise TnasError(f"{what} '{text}' is not a comma-separated list of numbers; e.g. 10,50,100,300.") from None
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Resolve --quick and the defaults into BenchSettings; returns (settings, canonical command)."""
+    from tnas.evaluate.sampler_quality import BenchSettings
+
+    base = QUICK if args.quick else DEFAULTS
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in base}
+    seeds = pick["seeds"]
+    s = BenchSettings(seeds=seeds, budgets=_numbers(pick["budgets"], int, "--budgets"),
+                      eps_incs=_numbers(pick["eps_incs"], float, "--eps-incs"),
+                      sweep_seeds=seeds if pick["sweep_seeds"] is None else pick["sweep_seeds"],
+                      dist_seeds=pick["dist_seeds"], table=args.table)
+    for name in ("datasets", "methods", "supernets"):
+        if getattr(args, name) is not None:
+            setattr(s, name, _list(getattr(args, name)))
+    if args.workers < 1:
+        raise TnasError(f"--workers {args.workers}: expected an integer >= 1.")
+    s.validate()
+    cmd = (f"tnas bench sampler --seeds {s.seeds} --datasets {' '.join(s.datasets)} --methods {' '.join(s.methods)} "
+           f"--budgets {','.join(map(str, s.budgets))} --supernets {' '.join(s.supernets)} "
+           f"--eps-incs '{','.join(f'{e:g}' for e in s.eps_incs)}' --sweep-seeds {s.sweep_seeds} "
+           f"--dist-seeds {s.dist_seeds} --workers {args.workers} --out {args.out}")
+    return s, cmd + (f" --table {args.table}" if args.table else "")
+
+
+def run_sampler(args: argparse.Namespace) -> int:
+    from tnas.bench import load_nb201
+    from tnas.evaluate import sampler_report
+    from tnas.evaluate.sampler_quality import run_benchmark
+
+    settings, command = settings_from_args(args)
+    table = load_nb201(settings.table)  # fail fast (and name the fix) before starting workers
+    protocol = getattr(table, "PROTOCOL", None) or getattr(__import__("tnas.bench").bench, "PROTOCOL", "")
+    print(f"$ {command}")
+    t0 = time.perf_counter()
+    results = run_benchmark(settings, workers=args.workers)
+    wall = time.perf_counter() - t0
+    path = sampler_report.write_report(results, settings, Path(args.out), command=command, wall_s=wall,
+                                       workers=args.workers, table=table, protocol=protocol)
+    print(path.read_text())
+    print(f"wrote {path} ({wall:.0f} s)")
+    return 0

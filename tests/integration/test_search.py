@@ -1,0 +1,101 @@
+"""End-to-end one-shot search on digits: run directory, kill-and-resume equality, Ctrl-C, NaN."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tnas.run.config import resolve_config
+from tnas.run.search import run_search
+
+pytestmark = pytest.mark.slow
+
+TINY = ["supernet.C=4", "train.epochs=3", "train.steps_per_epoch=12", "train.batch_size=32",
+        "search.budget=24", "search.population=8", "search.parents=3", "search.mutations=4", "search.crossovers=4",
+        "search.eval_batch_size=128", "search.bn_batches=2", "search.eval_batches=1", "sampler.min_observations=5",
+        "sampler.train_steps=10", "sampler.eps_inc=0.3"]
+
+
+def _overrides(tmp: Path, extra: list[str] = ()) -> dict[str, str]:
+    return dict(a.split("=", 1) for a in [*TINY, f"out={tmp}", *extra])
+
+
+def _run_cli(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tnas", "search", "--no-progress", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _result(run: Path) -> dict:
+    res = json.loads((run / "result.json").read_text())
+    res.pop("wall_seconds")
+    return res
+
+
+def test_digits_search_end_to_end(tmp_path: Path) -> None:
+    cfg = resolve_config(None, _overrides(tmp_path))
+    result, run = run_search(cfg, progress_bar=False)
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "archs.jsonl", "ckpt/last.pt", "result.json",
+                 "report.md", "training.png", "scores.png"):
+        assert (run / name).exists(), name
+    assert result["evaluated"] == 24 and result["epochs"] == 3
+    assert 0 <= result["supernet_valid_acc"] <= 100
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert epochs[-1]["eps"] > 0  # TNAS-OS raised eps
+    assert any(json.loads(x)["source"] == "vae" for x in (run / "archs.jsonl").read_text().splitlines())
+    assert list((run / "tb").iterdir())  # TensorBoard events
+
+
+def test_sigkill_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    ref_cfg = resolve_config(None, _overrides(tmp_path / "ref"))
+    ref, _ = run_search(ref_cfg, progress_bar=False)
+    proc = _run_cli([f"{k}={v}" for k, v in _overrides(tmp_path / "killed").items()])
+    deadline = time.time() + 120
+    ckpt = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "killed").glob("*/ckpt/last.pt"))
+        if found:
+            ckpt = found[0]
+            break
+        time.sleep(0.05)
+    assert ckpt is not None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = ckpt.parent.parent
+    assert not (run / "result.json").exists()
+    resumed = _run_cli(["--resume", str(run)])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert _result(run) == {k: v for k, v in ref.items() if k != "wall_seconds"}
+
+
+def test_ctrl_c_checkpoints_and_resumes(tmp_path: Path) -> None:
+    proc = _run_cli([f"{k}={v}" for k, v in _overrides(tmp_path, ["train.epochs=4"]).items()])
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("*/metrics.jsonl")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before Ctrl-C arrived")
+    assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+    run = next(tmp_path.glob("*/ckpt/last.pt")).parent.parent
+    resumed = _run_cli(["--resume", str(run)])
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    ref, _ = run_search(resolve_config(None, _overrides(tmp_path / "ref", ["train.epochs=4"])), progress_bar=False)
+    assert _result(run) == {k: v for k, v in ref.items() if k != "wall_seconds"}
+
+
+def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> None:
+    proc = _run_cli([f"{k}={v}" for k, v in _overrides(tmp_path, ["train.lr=1e30", "train.grad_clip=0"]).items()])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "loss became" in err and "Traceback" not in err
