@@ -31,6 +31,7 @@ from tnas.space import get_space
 from tnas.supernet import NB201Supernet
 
 ROOT = Path(__file__).resolve().parents[1]
+TNAS, XAUTODL = "tnas NB201Supernet", "xautodl TinyNetworkRANDOM"
 
 
 def build_xautodl(C: int, N: int, num_classes: int) -> tuple[nn.Module, Callable[[Tensor], object]]:
@@ -79,49 +80,55 @@ def make_step(model: nn.Module, forward: Callable[[Tensor, Tensor], Tensor]) -> 
 
 
 def build_steps(args: argparse.Namespace, device: torch.device) -> dict[str, Callable[[Tensor, Tensor, Tensor], None]]:
-    ours = NB201Supernet(C=args.C, N=args.N, num_classes=10, in_channels=3).to(device)
-    if args.channels_last:
-        ours = ours.to(memory_format=torch.channels_last)
-    steps = {"tnas NB201Supernet": make_step(ours, ours)}
+    """name -> training step, for tnas and (when installed) xautodl, same C, N and classes."""
+    torch.manual_seed(args.seed)  # xautodl initialises from the global RNG; this script owns it
+    ours = NB201Supernet(C=args.C, N=args.N, num_classes=10, in_channels=3, channels_last=not args.nchw).to(device)
+    steps = {TNAS: make_step(ours, ours)}
     try:
-        xnet, to_structure = build_xautodl(args.C, args.N, 10)
+        import xautodl  # noqa: F401
     except ImportError:
         print("xautodl not installed (pip install --no-deps xautodl==1.0.0): timing tnas only", file=sys.stderr)
         return steps
-    xnet = xnet.to(device)
-
-    def xforward(x: Tensor, arch: Tensor) -> Tensor:
-        xnet.arch_cache = to_structure(arch)  # what random_genotype(True) would set
-        return xnet(x)[1]
-
-    steps["xautodl TinyNetworkRANDOM"] = make_step(xnet, xforward)
+    variants = [(XAUTODL, False)] + ([(XAUTODL + " + NHWC input", True)] if args.xautodl_nhwc else [])
+    for name, nhwc in variants:
+        xnet, to_structure = build_xautodl(args.C, args.N, 10)
+        steps[name] = make_step(xnet.to(device), _xforward(xnet, to_structure, nhwc))
     return steps
 
 
+def _xforward(xnet: nn.Module, to_structure: Callable[[Tensor], object], nhwc: bool) -> Callable[[Tensor, Tensor], Tensor]:
+    def forward(x: Tensor, arch: Tensor) -> Tensor:
+        xnet.arch_cache = to_structure(arch)  # what xnet.random_genotype(True) would set
+        return xnet(x.contiguous(memory_format=torch.channels_last) if nhwc else x)[1]
+
+    return forward
+
+
 def bench(args: argparse.Namespace, device: torch.device) -> dict[str, list[float]]:
-    """images/s per repeat for each supernet, interleaved."""
+    """images/s per repeat for each supernet; the supernets alternate step by step (the order
+    rotates every step), so load from other processes hits all of them alike."""
     g = torch.Generator().manual_seed(args.seed)
     space = get_space("nb201")
-    total = args.warmup + args.repeats * args.steps
-    archs = space.sample_uniform(total, g)
+    archs = space.sample_uniform(args.warmup + args.repeats * args.steps, g)
     xs = torch.randn(4, args.batch, 3, args.size, args.size, generator=g).to(device)
     ys = torch.randint(0, 10, (4, args.batch), generator=g).to(device)
-    if args.channels_last:
-        xs = torch.stack([x.contiguous(memory_format=torch.channels_last) for x in xs])
     steps = build_steps(args, device)
     for step in steps.values():  # warm-up: allocator, oneDNN primitive caches, cudnn autotune
         for s in range(args.warmup):
             step(xs[s % 4], ys[s % 4], archs[s])
-    rates: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.repeats):
-        chunk = range(args.warmup + r * args.steps, args.warmup + (r + 1) * args.steps)
-        for name in names if r % 2 == 0 else names[::-1]:
-            with Timer(device) as t:
-                for s in chunk:
+        seconds = dict.fromkeys(names, 0.0)
+        for s in range(args.warmup + r * args.steps, args.warmup + (r + 1) * args.steps):
+            k = s % len(names)
+            for name in names[k:] + names[:k]:
+                with Timer(device) as t:
                     steps[name](xs[s % 4], ys[s % 4], archs[s])
-            rates[name].append(args.steps * args.batch / t.seconds)
-            print(f"  repeat {r}: {name:28s} {rates[name][-1]:8.1f} img/s", file=sys.stderr)
+                seconds[name] += t.seconds
+        for name in names:
+            rates[name].append(args.steps * args.batch / seconds[name])
+        print(f"  repeat {r}: " + ", ".join(f"{n} {rates[n][-1]:.1f} img/s" for n in names), file=sys.stderr)
     return rates
 
 
@@ -175,10 +182,9 @@ def report(args: argparse.Namespace, device: torch.device, rates: dict[str, list
     lines = ["| supernet | images/s (median) | per repeat | step time (ms) |", "|---|---|---|---|"]
     for name, v in rates.items():
         lines.append(f"| {name} | {med[name]:.1f} | {', '.join(f'{r:.1f}' for r in v)} | {1e3 * args.batch / med[name]:.0f} |")
-    names = list(rates)
-    if len(names) == 2:
-        ratios = [a / b for a, b in zip(rates[names[0]], rates[names[1]])]
-        lines.append(f"\n**Ratio tnas / xautodl: {med[names[0]] / med[names[1]]:.2f}x** (per repeat: "
+    if XAUTODL in rates:
+        ratios = [a / b for a, b in zip(rates[TNAS], rates[XAUTODL])]
+        lines.append(f"\n**Ratio tnas / xautodl: {med[TNAS] / med[XAUTODL]:.2f}x** (median of images/s; per repeat: "
                      f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= 1.3x)")
     return "\n".join(lines) + "\n"
 
@@ -194,15 +200,20 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
-    p.add_argument("--channels-last", action="store_true", help="run tnas in channels_last memory format")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--nchw", action="store_true", help="run tnas in NCHW instead of its default NHWC")
+    p.add_argument("--xautodl-nhwc", action="store_true",
+                   help="also time xautodl fed NHWC input (isolates the memory-format share of the gain)")
     p.add_argument("--steps-per-epoch", type=int, default=391, help="for amortising sampler.step() (25k/64)")
     p.add_argument("--out", default=str(ROOT / "docs" / "results" / "throughput.md"), help="'' to skip writing")
     args = p.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rates = bench(args, device)
     table = report(args, device, rates)
-    step_s = args.batch / statistics.median(rates["tnas NB201Supernet"])
+    step_s = args.batch / statistics.median(rates[TNAS])
     text = (f"# Training throughput: tnas NB201 supernet vs xautodl RSPS\n\n"
             f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n\n{environment(device)}"
             f"- Device: {device}; C={args.C}, N={args.N}, batch {args.batch}, {args.size}x{args.size}x3, 10 classes; "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,8 +50,10 @@ def read_numeric(path: Path, header: Sequence[str], names: Sequence[str], fix: s
     """
     cols = [header.index(n) for n in names]
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols, dtype=np.float64, ndmin=2,
-                          quotechar='"', encoding="utf-8")
+        with warnings.catch_warnings():  # an empty table is reported by the caller's row-count check
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols, dtype=np.float64, ndmin=2,
+                              quotechar='"', encoding="utf-8")
     except (ValueError, IndexError) as e:
         _diagnose(path, header, names, fix)
         raise TnasError(f"Could not parse '{path}' ({e}). {fix}") from e  # _diagnose found nothing

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tnas.bench.nb201 import COST_COLUMNS, NUM_ARCHS, OP_COLUMNS, TABLE_FILE
+from tnas.bench.protocol import COST_COLUMNS, NUM_ARCHS, OP_COLUMNS, TABLE_FILE
 from tnas.errors import TnasError
 from tnas.space import get_space
 

@@ -84,19 +84,18 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run_sampler(args: argparse.Namespace) -> int:
-    from tnas.bench import load_nb201
+    from tnas.bench import PROTOCOL, load_nb201
     from tnas.evaluate import sampler_report
     from tnas.evaluate.sampler_quality import run_benchmark
 
     settings, command = settings_from_args(args)
     table = load_nb201(settings.table)  # fail fast (and name the fix) before starting workers
-    protocol = getattr(table, "PROTOCOL", None) or getattr(__import__("tnas.bench").bench, "PROTOCOL", "")
     print(f"$ {command}")
     t0 = time.perf_counter()
     results = run_benchmark(settings, workers=args.workers)
     wall = time.perf_counter() - t0
     path = sampler_report.write_report(results, settings, Path(args.out), command=command, wall_s=wall,
-                                       workers=args.workers, table=table, protocol=protocol)
+                                       workers=args.workers, table=table, protocol=PROTOCOL)
     print(path.read_text())
     print(f"wrote {path} ({wall:.0f} s)")
     return 0

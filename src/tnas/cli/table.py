@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tnas.bench import NUM_ARCHS, PROTOCOL, convert_nats, load_nb201
+from tnas.bench import NUM_ARCHS, PROTOCOL, convert_nats, load_nb201, locate_table
 from tnas.bench.nb201 import NB201Table
 
 
@@ -30,13 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "TNAS_DATA to DIR's parent if DIR is named nb201, or pass --path DIR to other commands.")
     conv.add_argument("source", metavar="SRC", help="official benchmark folder or file")
     conv.add_argument("--out", required=True, metavar="DIR", help="folder to write nb201_all.csv into")
-    conv.add_argument("--hp", default="200", choices=("200", "12"), help="training epochs (default 200)")
+    conv.add_argument("--hp", default="200", choices=("200", "12"),
+                      help="training epochs (default 200; 12 writes 12-epoch numbers under the same column names, "
+                           "so tnas.bench.PROTOCOL no longer describes them)")
     conv.set_defaults(func=run_convert)
 
 
 def run_info(args: argparse.Namespace) -> int:
+    path = locate_table(args.path)
     t0 = time.perf_counter()
-    table = NB201Table.from_csv(load_nb201(args.path).path)  # uncached, so the time is a real load
+    table = NB201Table.from_csv(path, strict=False)  # uncached, so the time is a real load
     _print_info(table, time.perf_counter() - t0)
     return 0
 

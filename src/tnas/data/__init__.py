@@ -8,6 +8,7 @@ Images live as uint8 [N, C, H, W] on the device; each batch is gathered, randoml
 flipped and normalised there (no DataLoader, no per-sample Python). `download` fetches the
 official CIFAR archives with checksum verification.
 """
+
 from __future__ import annotations
 
 from tnas.data import loaders as _loaders  # noqa: F401  (fills the dataset registry)

@@ -4,8 +4,10 @@ Every function works on a whole batch at once: no per-sample Python on the hot p
 numbers come from the caller's `torch.Generator` (drawn on the generator's device, then moved to
 the images' device) so one seed gives the same batches on CPU and GPU.
 """
+
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -31,7 +33,7 @@ def augment_batch(images: Tensor, *, padding: int, flip: bool, generator: torch.
 
     The crop pads each image by `padding` px of black (as torchvision's `RandomCrop(padding=p)`)
     and cuts a window of the original size at a random offset in [0, 2p] per image and axis. The
-    flip mirrors each image with probability 1/2. Both are folded into two `gather`s over one
+    flip mirrors each image with probability 1/2. Both are folded into one `gather` over the
     padded tensor: the flip just reverses the column index of the flipped images (torch.where).
 
     Args:
@@ -58,11 +60,11 @@ def augment_batch(images: Tensor, *, padding: int, flip: bool, generator: torch.
     if flip:
         flips = _randoms((b,), 2, generator, dev).bool()
         cols = torch.where(flips[:, None], cols.flip(1), cols)
-    if padding <= 0:  # flip only: one gather over the columns
-        return images.gather(3, cols[:, None, None, :].expand(b, c, h, w))
-    wp = padded.shape[3]
-    cut = padded.gather(2, rows[:, None, :, None].expand(b, c, h, wp))
-    return cut.gather(3, cols[:, None, None, :].expand(b, c, h, w))
+    src = padded.reshape(b, c, -1)
+    # One gather over the flattened (padded) image: a single [B, 1, H*W] index, broadcast over
+    # channels, was ~3x faster on CPU than two gathers (rows, then columns) or advanced indexing.
+    flat = (rows[:, :, None] * padded.shape[3] + cols[:, None, :]).view(b, 1, h * w)
+    return src.gather(2, flat.expand(b, c, h * w)).view(b, c, h, w)
 
 
 def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
@@ -76,11 +78,18 @@ def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Te
     Returns:
         float32 [B, C, H, W] on the images' device.
     """
-    dev = images.device
-    std_t = torch.tensor(std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+    shift, scale = _affine(tuple(mean), tuple(std), images.device)
     # One multiply-add: x * (1 / (255 std)) - mean / std.
-    return torch.addcmul(-(mean_t / std_t), images.to(torch.float32), 1.0 / (255.0 * std_t))
+    return torch.addcmul(shift, images.to(torch.float32), scale)
+
+
+@functools.lru_cache(maxsize=64)
+def _affine(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[Tensor, Tensor]:
+    """(-mean / std, 1 / (255 std)) as [1, C, 1, 1] float32 on `device`, made once per device
+    (saves two host-to-device copies per batch on CUDA)."""
+    std_t = torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1)
+    return (-(mean_t / std_t)).float().to(device), (1.0 / (255.0 * std_t)).float().to(device)
 
 
 def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -2,6 +2,7 @@
 
 Class ids follow the sorted class-folder names (torchvision's ImageFolder convention).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,9 @@ FOLDER_LAYOUT = (
 )
 
 
-def list_image_folder(root: Path, classes: list[str] | None = None) -> tuple[list[Path], np.ndarray, list[str]]:
+def list_image_folder(
+    root: Path, classes: list[str] | None = None
+) -> tuple[list[Path], np.ndarray, list[str]]:
     """Image files, their class ids int64 [N] and the class names, for a class-per-folder tree.
 
     Args:
@@ -36,7 +39,9 @@ def list_image_folder(root: Path, classes: list[str] | None = None) -> tuple[lis
         classes = found
     extra = sorted(set(found) - set(classes))
     if extra:
-        raise TnasError(f"{root} has class folders {extra} that the training folder lacks. Expected {FOLDER_LAYOUT}.")
+        raise TnasError(
+            f"{root} has class folders {extra} that the training folder lacks. Expected {FOLDER_LAYOUT}."
+        )
     files, labels = [], []
     for label, name in enumerate(classes):
         for p in sorted((root / name).iterdir()) if (root / name).is_dir() else []:
@@ -86,7 +91,10 @@ def decode_images(files: list[Path], image_size: int | None) -> np.ndarray:
 
 
 def read_image_folder(
-    root: Path, image_size: int | None = None, classes: list[str] | None = None, select: np.ndarray | None = None
+    root: Path,
+    image_size: int | None = None,
+    classes: list[str] | None = None,
+    select: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images uint8 [N, C, S, S], labels int64 [N] and class names from a class-per-folder tree.
 

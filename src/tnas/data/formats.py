@@ -4,6 +4,7 @@ batches and the shared JPEG `.npz` (with a decoded-pixel cache).
 Readers return numpy arrays: images uint8 [N, C, H, W] and labels int64 [N]. Every problem with
 a file raises `TnasError` naming the file, the layout that was expected and how to get it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,13 @@ CACHE_ENV = "TNAS_CACHE"
 # The only globals a CIFAR / ImageNet16 batch pickle needs: numpy arrays and dtypes. Anything else
 # (a pickle can run arbitrary code) is refused.
 _NUMPY_GLOBALS = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
-_NUMPY_MODULES = {"numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric"}
+_NUMPY_MODULES = {
+    "numpy",
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core.numeric",
+    "numpy._core.numeric",
+}
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -56,7 +63,16 @@ def load_batch_pickle(path: Path, layout: str, fix: str) -> dict[str, object]:
             obj = _NumpyOnlyUnpickler(f, encoding="latin1").load()
     except FileNotFoundError:
         raise TnasError(f"Missing file {path}. Expected {layout}. {fix}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+    ) as e:
         raise TnasError(f"Could not read {path} as a batch pickle ({e}). Expected {layout}. {fix}") from None
     if not isinstance(obj, dict):
         raise TnasError(f"{path} holds a {type(obj).__name__}, not a dict. Expected {layout}. {fix}")
@@ -73,10 +89,17 @@ def batch_arrays(
     """
     d = load_batch_pickle(path, layout, fix)
     if "data" not in d or label_key not in d:
-        raise TnasError(f"{path} has keys {sorted(d)}; expected 'data' and '{label_key}'. Expected {layout}. {fix}")
+        raise TnasError(
+            f"{path} has keys {sorted(d)}; expected 'data' and '{label_key}'. Expected {layout}. {fix}"
+        )
     data = np.asarray(d["data"])
     labels = np.asarray(d[label_key], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side or len(labels) != len(data):
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * side * side
+        or len(labels) != len(data)
+    ):
         raise TnasError(
             f"{path}: 'data' is {data.dtype} {list(data.shape)} with {len(labels)} labels; expected uint8 "
             f"[N, {3 * side * side}] and N labels. Expected {layout}. {fix}"
@@ -97,21 +120,27 @@ def npz_layout(path: Path) -> str:
 def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(jpeg bytes uint8 [T], offsets int64 [N+1], labels int64 [N]) of a shared JPEG npz."""
     if not path.is_file():
-        raise TnasError(f"Missing file {path}. Expected {npz_layout(path)}. Set TNAS_DATA to the shared data root.")
+        raise TnasError(
+            f"Missing file {path}. Expected {npz_layout(path)}. Set TNAS_DATA to the shared data root."
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             jpeg, offsets, labels = z["jpeg"], z["offsets"].astype(np.int64), z["labels"].astype(np.int64)
     except (KeyError, ValueError, OSError) as e:
         raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
     if len(offsets) != len(labels) + 1 or offsets[-1] != len(jpeg):
-        raise TnasError(f"{path}: {len(offsets)} offsets for {len(labels)} labels. Expected {npz_layout(path)}.")
+        raise TnasError(
+            f"{path}: {len(offsets)} offsets for {len(labels)} labels. Expected {npz_layout(path)}."
+        )
     return jpeg, offsets, labels
 
 
 def read_npz_labels(path: Path) -> np.ndarray:
     """Labels int64 [N] of a shared JPEG npz, without reading the image bytes."""
     if not path.is_file():
-        raise TnasError(f"Missing file {path}. Expected {npz_layout(path)}. Set TNAS_DATA to the shared data root.")
+        raise TnasError(
+            f"Missing file {path}. Expected {npz_layout(path)}. Set TNAS_DATA to the shared data root."
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             return z["labels"].astype(np.int64)
@@ -126,7 +155,9 @@ def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, pat
         try:
             img = Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
         except OSError as e:
-            raise TnasError(f"{path}: image {i} is not a valid JPEG ({e}). Expected {npz_layout(path)}.") from None
+            raise TnasError(
+                f"{path}: image {i} is not a valid JPEG ({e}). Expected {npz_layout(path)}."
+            ) from None
         arr = np.asarray(img)
         if out is None:
             out = np.empty((len(indices), 3, arr.shape[0], arr.shape[1]), dtype=np.uint8)
@@ -154,7 +185,9 @@ def _write_cache(path: Path, images: np.ndarray) -> None:
             np.save(f, images)
         os.replace(tmp, path)
     except OSError as e:  # a read-only home must not stop training
-        log.warning("could not write the decoded-image cache %s (%s); set %s to a writable folder", path, e, CACHE_ENV)
+        log.warning(
+            "could not write the decoded-image cache %s (%s); set %s to a writable folder", path, e, CACHE_ENV
+        )
 
 
 def read_jpeg_npz(path: Path, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ Images stay uint8 [N, C, H, W] on the device (4x less memory than float); each b
 gathered, augmented and normalised there with batched tensor ops (see `tnas.data.augment`), so
 training needs no DataLoader workers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,9 @@ class ImageSet:
             )
         n, c = self.images.shape[:2]
         if self.labels.shape != (n,):
-            raise TnasError(f"ImageSet '{self.name}': {n} images but labels of shape {list(self.labels.shape)}.")
+            raise TnasError(
+                f"ImageSet '{self.name}': {n} images but labels of shape {list(self.labels.shape)}."
+            )
         self.labels = self.labels.to(device=self.images.device, dtype=torch.long)
         self.mean, self.std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
         if len(self.mean) != c or len(self.std) != c:
@@ -187,7 +190,9 @@ class DataSplits:
     split_info: dict[str, Any] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> DataSplits:
-        return DataSplits(self.train.to(device), self.valid.to(device), self.test.to(device), dict(self.split_info))
+        return DataSplits(
+            self.train.to(device), self.valid.to(device), self.test.to(device), dict(self.split_info)
+        )
 
     def items(self) -> list[tuple[str, ImageSet]]:
         return [("train", self.train), ("valid", self.valid), ("test", self.test)]

@@ -2,8 +2,8 @@
 
 | name | source | split (f = valid_fraction, default 0.5) | mean/std |
 |---|---|---|---|
-| digits | scikit-learn `load_digits()` (1,797 8x8 grey) | stratified 50 % train, 50 % f/(1-f) valid/test | train split |
-| cifar10 (= cifar10-valid) | `cifar-10-batches-py/` or the shared JPEG npz | train set (1-f)/f train/valid (25k/25k), official test | NB201 |
+| digits | scikit-learn `load_digits()`, 1,797 8x8 grey | 50 % train; 50 % -> f / 1-f valid/test | train split |
+| cifar10, cifar10-valid | `cifar-10-batches-py/` or shared npz | 50k -> 1-f / f train/valid; test 10k | NB201 |
 | cifar100 | `cifar-100-python/` (fine labels) | official train; official test f/(1-f) valid/test | NB201 |
 | imagenet16-120 | NB201 `ImageNet16/` pickles, labels 1..120 | official train; val f/(1-f) valid/test | NB201 |
 | imagefolder | `root/<class>/*.png` or `root/train`, `root/val` | like digits, or like cifar100 | train split |
@@ -12,6 +12,7 @@ All splits are class-stratified and seeded by `split_seed`; NB201's exact split 
 used (the shared CIFAR-10 copy lost the original order), so the sizes match NB201 but not the
 membership.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,9 +30,15 @@ from tnas.paths import data_candidates, find_data
 log = logging.getLogger(__name__)
 
 # NB201 / xautodl normalisation constants (pixel / 255), so supernet inputs match NB201 training.
-CIFAR10_MEAN, CIFAR10_STD = tuple(x / 255 for x in (125.3, 123.0, 113.9)), tuple(x / 255 for x in (63.0, 62.1, 66.7))
-CIFAR100_MEAN, CIFAR100_STD = tuple(x / 255 for x in (129.3, 124.1, 112.4)), tuple(x / 255 for x in (68.2, 65.4, 70.4))
-IN16_MEAN, IN16_STD = tuple(x / 255 for x in (122.68, 116.66, 104.01)), tuple(x / 255 for x in (63.22, 61.26, 65.09))
+CIFAR10_MEAN, CIFAR10_STD = tuple(x / 255 for x in (125.3, 123.0, 113.9)), tuple(
+    x / 255 for x in (63.0, 62.1, 66.7)
+)
+CIFAR100_MEAN, CIFAR100_STD = tuple(x / 255 for x in (129.3, 124.1, 112.4)), tuple(
+    x / 255 for x in (68.2, 65.4, 70.4)
+)
+IN16_MEAN, IN16_STD = tuple(x / 255 for x in (122.68, 116.66, 104.01)), tuple(
+    x / 255 for x in (63.22, 61.26, 65.09)
+)
 
 CIFAR10_DIR, CIFAR100_DIR, IN16_DIR = "cifar-10-batches-py", "cifar-100-python", "ImageNet16"
 CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -45,7 +52,9 @@ CIFAR10_LAYOUT = (
 )
 CIFAR10_FIX = "Download it with `tnas data download cifar10 --root DIR`, or set TNAS_DATA to the folder holding cifar10/."
 CIFAR100_LAYOUT = f"{CIFAR100_DIR}/train and test (the official CIFAR-100 python version)"
-CIFAR100_FIX = "Download it with `tnas data download cifar100 --root DIR` and pass --root DIR (or set TNAS_DATA to DIR)."
+CIFAR100_FIX = (
+    "Download it with `tnas data download cifar100 --root DIR` and pass --root DIR (or set TNAS_DATA to DIR)."
+)
 IN16_LAYOUT = f"{IN16_DIR}/train_data_batch_1..10 and val_data (NB201's ImageNet16 pickle batches)"
 IN16_FIX = (
     "Get ImageNet16 (the 16x16 downsampled ImageNet from the NAS-Bench-201 authors; it has no public direct "
@@ -63,10 +72,18 @@ def _dataset_dir(root: Path | None, sub: str, marker: str) -> Path | None:
     return None
 
 
-def _require(folder: Path | None, files: list[str], what: str, layout: str, fix: str, root: Path | None) -> Path:
-    where = folder if folder is not None else " or ".join(str(c / layout.split("/")[0]) for c in data_candidates())
+def _require(
+    folder: Path | None, files: list[str], what: str, layout: str, fix: str, root: Path | None
+) -> Path:
+    """`folder` if it holds every file in `files`; else a TnasError naming where we looked."""
     if folder is None or not folder.is_dir():
-        raise TnasError(f"No {what} found at {where if root is None else root}. Expected {layout}. {fix}")
+        sub = layout.split("/")[0]
+        tried = (
+            [str(folder)]
+            if folder is not None
+            else sorted({str((c / sub).resolve()) for c in data_candidates()})
+        )
+        raise TnasError(f"No {what} found at {' or '.join(tried)}. Expected {layout}. {fix}")
     missing = [f for f in files if not (folder / f).is_file()]
     if missing:
         raise TnasError(f"{what} folder {folder} lacks {', '.join(missing)}. Expected {layout}. {fix}")
@@ -84,7 +101,9 @@ def load_digits(root: Path | None, opts: LoadOptions) -> DataSplits:
     # Pixel values are 0..16 (counts of a 4x4 block); scale them to the 0..255 uint8 range.
     images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     meta = {"num_classes": 10, "flip": False, "source": "sklearn.datasets.load_digits"}
-    return build_splits("digits", {"all": d.target.astype(np.int64)}, lambda _, rows: images[rows], "single", opts, meta)
+    return build_splits(
+        "digits", {"all": d.target.astype(np.int64)}, lambda _, rows: images[rows], "single", opts, meta
+    )
 
 
 @register_dataset("cifar10", "cifar10-valid")
@@ -94,11 +113,15 @@ def load_cifar10(root: Path | None, opts: LoadOptions) -> DataSplits:
     folder = _dataset_dir(root, CIFAR10_DIR, "data_batch_1")  # lossless official batches first
     if folder is not None and folder.is_dir() and not (root and any((root / n).is_file() for n in NPZ_FILES)):
         _require(folder, CIFAR10_FILES, "CIFAR-10", CIFAR10_LAYOUT, CIFAR10_FIX, root)
-        return _from_pickles(folder, CIFAR10_FILES[:5], CIFAR10_FILES[5:], "labels", 32, "holdout-train", opts, meta, "cifar10")
+        return _from_pickles(
+            folder, CIFAR10_FILES[:5], CIFAR10_FILES[5:], "labels", 32, "holdout-train", opts, meta, "cifar10"
+        )
     npz_dir = _npz_dir(root)
     paths = {"train": npz_dir / NPZ_FILES[0], "test": npz_dir / NPZ_FILES[1]}
     pools = {pool: read_npz_labels(p) for pool, p in paths.items()}
-    read = lambda pool, rows: read_jpeg_npz(paths[pool], None if len(rows) == len(pools[pool]) else rows)[0]  # noqa: E731
+    read = lambda pool, rows: read_jpeg_npz(paths[pool], None if len(rows) == len(pools[pool]) else rows)[
+        0
+    ]  # noqa: E731
     meta["source"] = str(npz_dir)
     return build_splits("cifar10", pools, read, "holdout-train", opts, meta)
 
@@ -113,8 +136,17 @@ def _npz_dir(root: Path | None) -> Path:
 
 
 def _from_pickles(
-    folder: Path, train: list[str], test: list[str], label_key: str, side: int, protocol: str,
-    opts: LoadOptions, meta: dict, name: str, layout: str = CIFAR10_LAYOUT, fix: str = CIFAR10_FIX,
+    folder: Path,
+    train: list[str],
+    test: list[str],
+    label_key: str,
+    side: int,
+    protocol: str,
+    opts: LoadOptions,
+    meta: dict,
+    name: str,
+    layout: str = CIFAR10_LAYOUT,
+    fix: str = CIFAR10_FIX,
     label_max: int | None = None,
 ) -> DataSplits:
     """Build splits from train and test batch pickles (each pool is read whole: pickles are)."""
@@ -127,7 +159,9 @@ def _from_pickles(
             images, labels = images[keep], labels[keep] - 1
         bad = (labels < 0) | (labels >= meta["num_classes"])
         if bad.any():
-            raise TnasError(f"{folder}: labels outside 0..{meta['num_classes'] - 1} (e.g. {labels[bad][0]}). Expected {layout}. {fix}")
+            raise TnasError(
+                f"{folder}: labels outside 0..{meta['num_classes'] - 1} (e.g. {labels[bad][0]}). Expected {layout}. {fix}"
+            )
         arrays[pool] = (images, labels)
     meta = {**meta, "source": str(folder)}
     read = lambda pool, rows: arrays[pool][0][rows]  # noqa: E731
@@ -137,26 +171,60 @@ def _from_pickles(
 @register_dataset("cifar100")
 def load_cifar100(root: Path | None, opts: LoadOptions) -> DataSplits:
     """CIFAR-100 (fine labels) as in NB201: valid/test = seeded halves of the official test set."""
-    folder = _require(_dataset_dir(root, CIFAR100_DIR, "train"), CIFAR100_FILES, "CIFAR-100", CIFAR100_LAYOUT, CIFAR100_FIX, root)
+    folder = _require(
+        _dataset_dir(root, CIFAR100_DIR, "train"),
+        CIFAR100_FILES,
+        "CIFAR-100",
+        CIFAR100_LAYOUT,
+        CIFAR100_FIX,
+        root,
+    )
     meta = {"num_classes": 100, "mean": CIFAR100_MEAN, "std": CIFAR100_STD}
-    return _from_pickles(folder, ["train"], ["test"], "fine_labels", 32, "halves-test", opts, meta, "cifar100",
-                         CIFAR100_LAYOUT, CIFAR100_FIX)
+    return _from_pickles(
+        folder,
+        ["train"],
+        ["test"],
+        "fine_labels",
+        32,
+        "halves-test",
+        opts,
+        meta,
+        "cifar100",
+        CIFAR100_LAYOUT,
+        CIFAR100_FIX,
+    )
 
 
 @register_dataset("imagenet16-120")
 def load_imagenet16(root: Path | None, opts: LoadOptions) -> DataSplits:
     """NB201's ImageNet16-120: 16x16 images of the first 120 classes; valid/test = halves of val."""
-    folder = _require(_dataset_dir(root, IN16_DIR, "val_data"), IN16_FILES, "ImageNet16", IN16_LAYOUT, IN16_FIX, root)
+    folder = _require(
+        _dataset_dir(root, IN16_DIR, "val_data"), IN16_FILES, "ImageNet16", IN16_LAYOUT, IN16_FIX, root
+    )
     meta = {"num_classes": 120, "mean": IN16_MEAN, "std": IN16_STD}
-    return _from_pickles(folder, IN16_FILES[:10], IN16_FILES[10:], "labels", 16, "halves-test", opts, meta,
-                         "imagenet16-120", IN16_LAYOUT, IN16_FIX, label_max=120)
+    return _from_pickles(
+        folder,
+        IN16_FILES[:10],
+        IN16_FILES[10:],
+        "labels",
+        16,
+        "halves-test",
+        opts,
+        meta,
+        "imagenet16-120",
+        IN16_LAYOUT,
+        IN16_FIX,
+        label_max=120,
+    )
 
 
 @register_dataset("imagefolder")
 def load_imagefolder(root: Path | None, opts: LoadOptions) -> DataSplits:
     """Images in class folders; `root/train` + `root/val` (or `root/test`) if present."""
     if root is None:
-        raise TnasError(f"The imagefolder dataset needs a folder: pass --root DIR (root=...). Expected {FOLDER_LAYOUT}.")
+        raise TnasError(
+            f"The imagefolder dataset needs a folder: pass --root DIR (root=...). Expected {FOLDER_LAYOUT}."
+        )
     held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and held is not None:
         train_files, train_labels, classes = list_image_folder(root / "train")

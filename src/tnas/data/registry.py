@@ -4,6 +4,7 @@ A loader is `fn(root, opts) -> DataSplits` (on the CPU), registered with
 `@register_dataset("name")`. `load_dataset` checks the options, calls it, optionally resizes,
 and moves the images to the device.
 """
+
 from __future__ import annotations
 
 import logging
@@ -125,10 +126,14 @@ def build_splits(
             and anything else to record in split_info.
     """
     plan = plan_splits(pools, protocol, opts.valid_fraction, opts.split_seed, opts.limit)
-    needed = {pool: np.unique(np.concatenate([idx for p, idx in plan.values() if p == pool])) for pool in pools}
+    needed = {
+        pool: np.unique(np.concatenate([idx for p, idx in plan.values() if p == pool])) for pool in pools
+    }
     images = {pool: read(pool, rows) for pool, rows in needed.items()}
     # rows of `images[pool]` holding each split's indices
-    arrays = {s: np.ascontiguousarray(images[p][np.searchsorted(needed[p], idx)]) for s, (p, idx) in plan.items()}
+    arrays = {
+        s: np.ascontiguousarray(images[p][np.searchsorted(needed[p], idx)]) for s, (p, idx) in plan.items()
+    }
     if meta.get("mean"):
         mean, std = meta["mean"], meta["std"]
     else:  # normalise every split with the train statistics
@@ -146,7 +151,14 @@ def build_splits(
         )
         for split, (pool, idx) in plan.items()
     }
-    info = {
+    return DataSplits(
+        sets["train"], sets["valid"], sets["test"], _split_info(name, pools, protocol, opts, meta, sets)
+    )
+
+
+def _split_info(name: str, pools: dict, protocol: str, opts: LoadOptions, meta: dict, sets: dict) -> dict:
+    """The JSON-able record of how the split was made (stored in run directories)."""
+    return {
         "dataset": name,
         "protocol": protocol,
         "split_seed": opts.split_seed,
@@ -154,8 +166,6 @@ def build_splits(
         "limit": opts.limit,
         "sizes": {k: len(v) for k, v in sets.items()},
         "pools": {k: int(len(v)) for k, v in pools.items()},
-        "mean_std": "computed from the train split" if not meta.get("mean") else "NB201 constants",
+        "mean_std": "NB201 constants" if meta.get("mean") else "computed from the train split",
         **{k: v for k, v in meta.items() if k not in ("mean", "std", "flip")},
     }
-    return DataSplits(sets["train"], sets["valid"], sets["test"], info)
-

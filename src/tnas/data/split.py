@@ -3,6 +3,7 @@
 They work on labels only, so a loader can choose its images before decoding any of them.
 Both functions are deterministic given the labels and the numpy Generator.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,7 +24,9 @@ def _ranks(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np
     return perm, rank
 
 
-def stratified_split(labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator) -> list[np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator
+) -> list[np.ndarray]:
     """Split indices into parts with the given fractions within every class.
 
     Args:
@@ -87,10 +90,18 @@ def plan_splits(
     f = valid_fraction
     if protocol == "holdout-train":
         tr, va = stratified_split(pools["train"], (1 - f, f), rng)
-        plan = {"train": ("train", tr), "valid": ("train", va), "test": ("test", np.arange(len(pools["test"])))}
+        plan = {
+            "train": ("train", tr),
+            "valid": ("train", va),
+            "test": ("test", np.arange(len(pools["test"]))),
+        }
     elif protocol == "halves-test":
         va, te = stratified_split(pools["test"], (f, 1 - f), rng)
-        plan = {"train": ("train", np.arange(len(pools["train"]))), "valid": ("test", va), "test": ("test", te)}
+        plan = {
+            "train": ("train", np.arange(len(pools["train"]))),
+            "valid": ("test", va),
+            "test": ("test", te),
+        }
     else:
         assert protocol == "single", protocol
         tr, va, te = stratified_split(pools["all"], (0.5, 0.5 * f, 0.5 * (1 - f)), rng)

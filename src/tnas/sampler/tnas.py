@@ -38,7 +38,8 @@ class TNASConfig:
     eps_max: float = 1.0
     temperature: float = 1.0  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores)
     skip_seen: bool = True  # `sample` rejects observed architectures and in-batch repeats
-    max_retries: int = 8  # rejection rounds before falling back (see `TNASSampler.sample`)
+    max_retries: int = 16  # rejection rounds before falling back (see `TNASSampler.sample`)
+    retry_heat: float = 0.25  # retry r samples p(a|z) at temperature * (1 + retry_heat * r)
     min_observations: int = 10  # `step()` does not train (and eps stays 0) before this many
     weighting: str = "rank"  # per-example loss weights over the top-K: 'none' or 'rank'
     rank_kappa: float = 0.5  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
@@ -257,13 +258,17 @@ class TNASSampler:
             seen.update(self.space.keys(exclude.reshape(-1, self.space.num_decisions).cpu()).tolist())
         keys = self.space.keys(out).tolist()
         bad = _accept(keys, seen, list(range(len(keys))))
+        t0 = self.config.temperature if temperature is None else temperature
         for attempt in range(self.config.max_retries + 2):
             if not bad:
                 return out
             rows = torch.tensor(bad)
             # retries keep each row's source; the last two rounds fall back to uniform draws
             src = from_vae[rows] if attempt < self.config.max_retries else torch.zeros(len(bad), dtype=torch.bool)
-            out[rows] = self._draw(src, generator, temperature)
+            # a VAE row that keeps hitting seen archs means p(a|z) is concentrated on an explored
+            # mode: widen it step by step (explore *around* the mode) instead of jumping to uniform
+            t = max(t0, 0.1) * (1.0 + self.config.retry_heat * (attempt + 1))
+            out[rows] = self._draw(src, generator, t)
             for r, k in zip(bad, self.space.keys(out[rows]).tolist()):
                 keys[r] = k
             bad = _accept(keys, seen, bad)

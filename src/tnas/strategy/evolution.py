@@ -290,6 +290,7 @@ def spos_ga(
     space: SearchSpace, evaluate: Evaluator, budget: int, generator: torch.Generator, *,
     population: int = 50, parents: int = 10, mutations: int = 25, crossovers: int = 25,
     mutate_prob: float = 0.1, init: Tensor | None = None, constraint: Constraint | None = None,
+    known: tuple[Tensor, Tensor] | None = None,
 ) -> History:
     """The SPOS evolutionary search (Guo et al., ECCV 2020, section 3.3).
 
@@ -305,6 +306,10 @@ def spos_ga(
         init: optional long [M, D] initial population (e.g. drawn from the TNAS VAE).
         constraint: optional long [N, D] -> bool [N] hard limit (e.g. params <= 3.5M); raises
             TnasError when no allowed arch can be found.
+        known: optional (archs long [M, D], scores [M]) evaluated before this call (e.g. the TNAS
+            warm-up): never evaluated again, not counted in the budget, and eligible as parents.
+    Returns:
+        History of the `budget` new evaluations (fewer only if the allowed space runs out).
     """
     if parents < 1 or population < 1 or mutations < 0 or crossovers < 0 or mutations + crossovers < 1:
         raise TnasError(
@@ -312,14 +317,17 @@ def spos_ga(
             f"crossovers={crossovers}: expected population >= 1, parents >= 1, and mutations + crossovers >= 1."
         )
     rec = _Recorder(space, evaluate, budget)
+    prior = _known(space, known)
+    rec.seen.update(space.keys(prior[0]).tolist())
     first = torch.empty(0, space.num_decisions, dtype=torch.long)
     if init is not None:
         space.validate(init)
-        first = allowed(dedup(space, init.reshape(-1, space.num_decisions)), constraint)[:population]
+        first = allowed(dedup(space, init.reshape(-1, space.num_decisions), rec.seen), constraint)[:population]
         rec.add(first, "init")
     rec.add(fresh_uniform(space, population - first.shape[0], rec.seen, generator, constraint), "uniform")
     while rec.left > 0:
-        top, _ = select_top_k(*rec.all(), parents)
+        archs, scores = rec.all()
+        top, _ = select_top_k(torch.cat([prior[0], archs]), torch.cat([prior[1], scores]), parents)
         before = rec.left
         for archs, source in _ga_children(space, top, rec.seen, generator, mutations, crossovers,
                                           mutate_prob, constraint):
@@ -327,3 +335,19 @@ def spos_ga(
         if rec.left == before:  # the whole allowed space is evaluated
             break
     return rec.history()
+
+
+def _known(space: SearchSpace, known: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+    """Validated (archs long [M, D], scores float64 [M]) evaluated before a search (empty if None)."""
+    if known is None:
+        return torch.empty(0, space.num_decisions, dtype=torch.long), torch.empty(0, dtype=torch.float64)
+    archs, scores = known
+    archs = archs.reshape(-1, space.num_decisions)
+    space.validate(archs)
+    scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
+    if scores.shape[0] != archs.shape[0]:
+        raise TnasError(
+            f"known has {archs.shape[0]} architectures but {scores.shape[0]} scores; pass (archs long [M, D], "
+            "scores [M]) with one score per architecture."
+        )
+    return archs, scores
