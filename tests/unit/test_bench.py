@@ -240,3 +240,7 @@ def test_convert_official_formats(tmp_path, table, capsys):
     assert main(["table", "convert", str(paths["pbz2"]), "--out", str(tmp_path / "cli")]) == 0
     assert "4 of 15625" in capsys.readouterr().out
     assert main(["table", "convert", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["query", "11472", "--path", str(outs["pth"])]) == 0  # the CLI reads partial tables
+    assert "93.91" in capsys.readouterr().out
+    assert main(["query", "5", "--path", str(outs["pth"])]) == 2
+    assert "not in the partial table" in capsys.readouterr().err

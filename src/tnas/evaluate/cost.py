@@ -9,17 +9,61 @@ NB201 instantiates and runs it, so its cost is in the table.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.space import SearchSpace
+from tnas.ops import BNConfig, build_op
+from tnas.space import SearchSpace, get_space
 from tnas.supernet.nb201 import NB201Network
 
 
 def _network(arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, space: SearchSpace | None) -> NB201Network:
-    # 'meta': shapes only, no memory and no initialisation cost (~1 ms per network).
+    # 'meta': shapes only, no memory and no initialisation cost.
     return NB201Network(arch.cpu(), C, N, num_classes, in_channels, space=space, device="meta")
+
+
+@functools.lru_cache(maxsize=256)
+def _skeleton(C: int, N: int, num_classes: int, in_channels: int, H: int, W: int, space: SearchSpace) -> tuple[int, int]:
+    """(params, MACs) of everything but the cell ops: stem, reductions, head."""
+    net = _network(torch.zeros(space.num_decisions, dtype=torch.long), C, N, num_classes, in_channels, space)
+    params = sum(p.numel() for p in net.parameters())
+    macs = _conv_macs(net.stem, H, W)
+    for block, is_cell in zip(net.cells, net._is_cell):
+        if is_cell:
+            params -= sum(p.numel() for p in block.parameters())
+        else:
+            H, W = H // 2, W // 2
+            # conv_a (stride 2), conv_b and the 1x1 shortcut conv (after a 2x2 pool) all output
+            # at the block's output resolution.
+            macs += _conv_macs(block, H, W)
+    fc = net.classifier
+    return params, macs + fc.in_features * fc.out_features + (fc.out_features if fc.bias is not None else 0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _op_cost(name: str, c: int, H: int, W: int) -> tuple[int, int]:
+    """(params, MACs) of one cell op with c channels at H x W (stride 1, 'same' padding)."""
+    with torch.device("meta"):
+        op = build_op(name, c, c, 1, BNConfig())
+    return sum(p.numel() for p in op.parameters()), _conv_macs(op, H, W)
+
+
+def _costs(arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, H: int, W: int,
+           space: SearchSpace | None) -> tuple[int, int]:
+    space = space if space is not None else get_space("nb201")
+    space.validate(arch)
+    if arch.dim() != 1:
+        raise TnasError(f"Cost counts take one architecture, long [{space.num_decisions}]; got shape {tuple(arch.shape)}.")
+    params, macs = _skeleton(C, N, num_classes, in_channels, H, W, space)
+    for stage in range(3):
+        c, h, w = C * 2**stage, H // 2**stage, W // 2**stage
+        for name in space.decode(arch):
+            p, m = _op_cost(name, c, h, w)
+            params, macs = params + N * p, macs + N * m
+    return params, macs
 
 
 def count_params(
@@ -33,12 +77,11 @@ def count_params(
             `NB201Network(arch, C, N, num_classes, in_channels)` is counted (affine BN, as NB201).
         C, N, num_classes, in_channels, space: the network, when an arch is given.
     """
-    model = model_or_arch
     if isinstance(model_or_arch, Tensor):
-        model = _network(model_or_arch, C, N, num_classes, in_channels, space)
-    if not isinstance(model, nn.Module):
+        return _costs(model_or_arch, C, N, num_classes, in_channels, 32, 32, space)[0]
+    if not isinstance(model_or_arch, nn.Module):
         raise TnasError(f"count_params takes an nn.Module or an architecture tensor, got {type(model_or_arch).__name__}.")
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model_or_arch.parameters())
 
 
 def count_flops(
@@ -60,17 +103,7 @@ def count_flops(
             f"input_size {input_size} is not supported: NB201 networks halve the resolution twice, so H and W "
             "must be positive multiples of 4 (e.g. 8 for digits, 32 for CIFAR, 16 for ImageNet16)."
         )
-    net = _network(arch, C, N, num_classes, in_channels, space)
-    total = _conv_macs(net.stem, H, W)
-    for block, is_cell in zip(net.cells, net._is_cell):
-        if not is_cell:
-            H, W = H // 2, W // 2
-        # Every conv of a cell or a reduction block outputs at the block's output resolution
-        # (cells: stride 1, 'same' padding; reductions: the stride-2 conv_a, conv_b after it, and
-        # the 1x1 shortcut conv after a 2x2 pool).
-        total += _conv_macs(block, H, W)
-    fc = net.classifier
-    return total + fc.in_features * fc.out_features + (fc.out_features if fc.bias is not None else 0)
+    return _costs(arch, C, N, num_classes, in_channels, H, W, space)[1]
 
 
 def _conv_macs(module: nn.Module, H: int, W: int) -> int:

@@ -20,7 +20,7 @@ import logging
 import multiprocessing as mp
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -56,7 +56,6 @@ class BenchSettings:
     dist_pool: int = 1000  # uniform archs whose top-K trains the figure-2 VAE
     dist_k: int = 50  # K
     table: str | None = None  # NB201 table directory (None: tnas.bench's default lookup)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise TnasError for an unknown dataset/method/supernet or a bad count."""

@@ -110,7 +110,7 @@ class SearchSpace:
                 f"Architecture tensor has shape {tuple(arch.shape)}; its last dimension must be "
                 f"{self.num_decisions} (the decisions of space '{self.name}')."
             )
-        ks = torch.tensor(self._sizes)
+        ks = torch.tensor(self._sizes, device=arch.device)
         bad = (arch < 0) | (arch >= ks)
         if bool(bad.any()):
             pos = bad.nonzero()[0].tolist()
@@ -163,14 +163,14 @@ class SearchSpace:
 
     def keys(self, archs: Tensor) -> Tensor:
         """Vectorised `key`: long [N, D] -> long [N]."""
-        radix = torch.ones(self.num_decisions, dtype=torch.long)
+        radix = torch.ones(self.num_decisions, dtype=torch.long, device=archs.device)
         for i in range(self.num_decisions - 2, -1, -1):
             radix[i] = radix[i + 1] * self._sizes[i + 1]
         return (archs * radix).sum(-1)
 
     def from_keys(self, keys: Tensor) -> Tensor:
         """Inverse of `keys`: long [N] -> long [N, D]."""
-        out = torch.empty(*keys.shape, self.num_decisions, dtype=torch.long)
+        out = torch.empty(*keys.shape, self.num_decisions, dtype=torch.long, device=keys.device)
         rest = keys.clone()
         for i in range(self.num_decisions - 1, -1, -1):
             out[..., i] = rest % self._sizes[i]

@@ -319,22 +319,29 @@ def spos_ga(
     rec = _Recorder(space, evaluate, budget)
     prior = _known(space, known)
     rec.seen.update(space.keys(prior[0]).tolist())
-    first = torch.empty(0, space.num_decisions, dtype=torch.long)
-    if init is not None:
-        space.validate(init)
-        first = allowed(dedup(space, init.reshape(-1, space.num_decisions), rec.seen), constraint)[:population]
-        rec.add(first, "init")
-    rec.add(fresh_uniform(space, population - first.shape[0], rec.seen, generator, constraint), "uniform")
+    _first_generation(rec, init, population, generator, constraint)
     while rec.left > 0:
         archs, scores = rec.all()
         top, _ = select_top_k(torch.cat([prior[0], archs]), torch.cat([prior[1], scores]), parents)
         before = rec.left
-        for archs, source in _ga_children(space, top, rec.seen, generator, mutations, crossovers,
-                                          mutate_prob, constraint):
-            rec.add(archs, source)
+        for kids, source in _ga_children(space, top, rec.seen, generator, mutations, crossovers,
+                                         mutate_prob, constraint):
+            rec.add(kids, source)
         if rec.left == before:  # the whole allowed space is evaluated
             break
     return rec.history()
+
+
+def _first_generation(rec: _Recorder, init: Tensor | None, population: int, generator: torch.Generator,
+                      constraint: Constraint | None) -> None:
+    """Evaluate `init` (deduplicated, unseen, allowed; at most `population`), topped up uniformly."""
+    space, n = rec.space, 0
+    if init is not None:
+        space.validate(init)
+        first = allowed(dedup(space, init.reshape(-1, space.num_decisions), rec.seen), constraint)[:population]
+        rec.add(first, "init")
+        n = first.shape[0]
+    rec.add(fresh_uniform(space, population - n, rec.seen, generator, constraint), "uniform")
 
 
 def _known(space: SearchSpace, known: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
