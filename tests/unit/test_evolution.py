@@ -167,3 +167,12 @@ def test_cli_bench_sampler_quick_writes_markdown(tmp_path, capsys) -> None:
     assert (tmp_path / "sampler_quality_fig3.png").stat().st_size > 0
     assert main(["bench", "sampler", "--datasets", "cifar1O", "--out", str(tmp_path)]) == 2
     assert "Did you mean 'cifar10'" in capsys.readouterr().err
+
+
+def test_curves_report_the_earliest_best_on_ties() -> None:
+    from tnas.evaluate.sampler_quality import _curves
+
+    test = torch.tensor([10.0, 30.0, 31.0, 20.0, 50.0], dtype=torch.float64)
+    c = _curves(torch.tensor([1.0, 3.0, 3.0, 2.0, 5.0]), test)
+    assert c["best"] == [10.0, 30.0, 30.0, 30.0, 50.0]  # History.best_index: ties go to the earliest
+    assert c["max"] == [10.0, 30.0, 31.0, 31.0, 50.0] and c["mean"][1] == 20.0

@@ -12,7 +12,7 @@ from tnas.errors import TnasError
 
 # --quick: a smoke run (about a minute on 2 cores); explicit options still override it.
 QUICK = {"seeds": 3, "budgets": "10,50,100", "sweep_seeds": 2, "dist_seeds": 1, "eps_incs": "0,0.1,0.5"}
-DEFAULTS = {"seeds": 20, "budgets": "10,50,100,300", "sweep_seeds": None, "dist_seeds": 5,
+DEFAULTS = {"seeds": 20, "budgets": "10,50,100,300", "sweep_seeds": 10, "dist_seeds": 5,
             "eps_incs": "0,0.04,0.05,0.0625,0.1,0.2,0.5"}
 
 
@@ -37,10 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--supernets", nargs="*", help="supernet estimates driving CIFAR-10 searches "
                                                   "(default: oneshot fewshot; give none to skip)")
     s.add_argument("--eps-incs", help="comma-separated eps_inc values for the sweep ('' skips it)")
-    s.add_argument("--sweep-seeds", type=int, help="seeds per eps_inc value (default: --seeds; --quick 2)")
+    s.add_argument("--sweep-seeds", type=int, help="seeds per eps_inc value (default 10; --quick 2)")
     s.add_argument("--dist-seeds", type=int, help="seeds pooled for the figure-2 distributions (default 5; 0 skips)")
     s.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     s.add_argument("--workers", type=int, default=2, help="worker processes, 1 torch thread each (default 2)")
+    s.add_argument("--device", default="cpu",
+                   help="where the TNAS VAEs train (default cpu: the 6-token VAE is launch-bound on a GPU)")
     s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 or ../shared/data/nb201)")
     s.set_defaults(func=run_sampler)
     p.set_defaults(func=lambda args: p.print_help() or 0)
@@ -68,11 +70,13 @@ def settings_from_args(args: argparse.Namespace):
     seeds = pick["seeds"]
     s = BenchSettings(seeds=seeds, budgets=_numbers(pick["budgets"], int, "--budgets"),
                       eps_incs=_numbers(pick["eps_incs"], float, "--eps-incs"),
-                      sweep_seeds=seeds if pick["sweep_seeds"] is None else pick["sweep_seeds"],
-                      dist_seeds=pick["dist_seeds"], table=args.table)
+                      sweep_seeds=pick["sweep_seeds"],
+                      dist_seeds=pick["dist_seeds"], table=args.table, device=args.device)
     for name in ("datasets", "methods", "supernets"):
         if getattr(args, name) is not None:
             setattr(s, name, _list(getattr(args, name)))
+    if args.device.startswith("cuda") and not __import__("torch").cuda.is_available():
+        raise TnasError(f"--device {args.device}: CUDA is not available on this machine. Use --device cpu.")
     if args.workers < 1:
         raise TnasError(f"--workers {args.workers}: expected an integer >= 1.")
     s.validate()
@@ -80,6 +84,7 @@ def settings_from_args(args: argparse.Namespace):
            f"--budgets {','.join(map(str, s.budgets))} --supernets {' '.join(s.supernets)} "
            f"--eps-incs '{','.join(f'{e:g}' for e in s.eps_incs)}' --sweep-seeds {s.sweep_seeds} "
            f"--dist-seeds {s.dist_seeds} --workers {args.workers} --out {args.out}")
+    cmd += f" --device {args.device}" if args.device != "cpu" else ""
     return s, cmd + (f" --table {args.table}" if args.table else "")
 
 

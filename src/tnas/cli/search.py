@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from tnas.errors import TnasError
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     except Interrupted as e:
         print(f"tnas: {e}", file=sys.stderr)
         return 130
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     print(f"found cell: {result['genotype']}")
     print(f"supernet accuracy: valid {result['supernet_valid_acc']:.2f}%  test {result['supernet_test_acc']:.2f}% "
           f"({result['dataset']}, inherited weights, BN recalibrated)")

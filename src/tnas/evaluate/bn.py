@@ -55,15 +55,8 @@ def recalibrate_bn(
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     hooks = [bn.register_forward_pre_hook(reset_on_first_use) for bn in bns]
     model.train()
-    used = 0
     try:
-        for batch in batches:
-            if used >= num_batches:
-                break
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            x = x.to(device, non_blocking=True)
-            model(x) if arch is None else model(x, arch)
-            used += 1
+        used = _run_batches(model, arch, batches, num_batches, device)
     finally:
         for h in hooks:
             h.remove()
@@ -74,3 +67,17 @@ def recalibrate_bn(
         raise TnasError("recalibrate_bn got no batches; pass a non-empty iterable of images (e.g. the train loader).")
     if used < num_batches:
         logger.warning("recalibrate_bn: asked for %d batches, got only %d", num_batches, used)
+
+
+def _run_batches(
+    model: nn.Module, arch: Tensor | None, batches: Iterable[Any], num_batches: int, device: torch.device | str
+) -> int:
+    """Forward the first `num_batches` batches; returns how many there were."""
+    used = 0
+    for batch in batches:
+        if used >= num_batches:
+            break
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        model(x.to(device, non_blocking=True)) if arch is None else model(x.to(device, non_blocking=True), arch)
+        used += 1
+    return used

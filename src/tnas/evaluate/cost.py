@@ -20,18 +20,22 @@ from tnas.space import SearchSpace, get_space
 from tnas.supernet.nb201 import NB201Network
 
 
-def _network(arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, space: SearchSpace | None) -> NB201Network:
+def _network(
+    arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, space: SearchSpace | None
+) -> NB201Network:
     # 'meta': shapes only, no memory and no initialisation cost.
     return NB201Network(arch.cpu(), C, N, num_classes, in_channels, space=space, device="meta")
 
 
 @functools.lru_cache(maxsize=256)
-def _skeleton(C: int, N: int, num_classes: int, in_channels: int, H: int, W: int, space: SearchSpace) -> tuple[int, int]:
+def _skeleton(
+    C: int, N: int, num_classes: int, in_channels: int, H: int, W: int, space: SearchSpace
+) -> tuple[int, int]:
     """(params, MACs) of everything but the cell ops: stem, reductions, head."""
     net = _network(torch.zeros(space.num_decisions, dtype=torch.long), C, N, num_classes, in_channels, space)
     params = sum(p.numel() for p in net.parameters())
     macs = _conv_macs(net.stem, H, W)
-    for block, is_cell in zip(net.cells, net._is_cell):
+    for block, is_cell in zip(net.cells, net.is_cell_block):
         if is_cell:
             params -= sum(p.numel() for p in block.parameters())
         else:
@@ -56,7 +60,9 @@ def _costs(arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, H: 
     space = space if space is not None else get_space("nb201")
     space.validate(arch)
     if arch.dim() != 1:
-        raise TnasError(f"Cost counts take one architecture, long [{space.num_decisions}]; got shape {tuple(arch.shape)}.")
+        raise TnasError(
+            f"Cost counts take one architecture, long [{space.num_decisions}]; got shape {tuple(arch.shape)}."
+        )
     params, macs = _skeleton(C, N, num_classes, in_channels, H, W, space)
     for stage in range(3):
         c, h, w = C * 2**stage, H // 2**stage, W // 2**stage
@@ -80,7 +86,9 @@ def count_params(
     if isinstance(model_or_arch, Tensor):
         return _costs(model_or_arch, C, N, num_classes, in_channels, 32, 32, space)[0]
     if not isinstance(model_or_arch, nn.Module):
-        raise TnasError(f"count_params takes an nn.Module or an architecture tensor, got {type(model_or_arch).__name__}.")
+        raise TnasError(
+            f"count_params takes an nn.Module or an architecture tensor (long [D]), got {type(model_or_arch).__name__}."
+        )
     return sum(p.numel() for p in model_or_arch.parameters())
 
 

@@ -51,11 +51,14 @@ class BenchSettings:
     budgets: tuple[int, ...] = (10, 50, 100, 300)
     supernets: tuple[str, ...] = SUPERNETS  # mode (ii) metrics, CIFAR-10 only
     eps_incs: tuple[float, ...] = EPS_INCS
-    sweep_seeds: int = 20
+    sweep_seeds: int = 10  # 7 eps_inc values x 3 datasets of TNAS runs: the costly part
     dist_seeds: int = 5  # figure 2 pools its samples over this many seeds
     dist_pool: int = 1000  # uniform archs whose top-K trains the figure-2 VAE
     dist_k: int = 50  # K
     table: str | None = None  # NB201 table directory (None: tnas.bench's default lookup)
+    # Where the TNAS VAEs train. CPU by default: a 6-token VAE is launch-bound on a GPU, and the
+    # worker processes already use every core (see docs/results/sampler_quality.md).
+    device: str = "cpu"
 
     def validate(self) -> None:
         """Raise TnasError for an unknown dataset/method/supernet or a bad count."""
@@ -66,10 +69,11 @@ class BenchSettings:
             for v in values:
                 if v not in known:
                     raise unknown(kind, v, known)
-        if not self.budgets or min(self.budgets) < 1 or self.seeds < 1:
+        size = get_space("nb201").size
+        if not self.budgets or min(self.budgets) < 1 or max(self.budgets) > size or self.seeds < 1:
             raise TnasError(
-                f"Budgets {self.budgets} and seeds {self.seeds}: expected at least one budget, all >= 1, and "
-                "seeds >= 1. Example: --budgets 10,50,100,300 --seeds 20."
+                f"Budgets {self.budgets} and seeds {self.seeds}: expected at least one budget, all in 1..{size} "
+                "(distinct NB201 cells), and seeds >= 1. Example: --budgets 10,50,100,300 --seeds 20."
             )
         if any(not 0.0 <= e <= 1.0 for e in self.eps_incs) or self.dist_k > self.dist_pool:
             raise TnasError(
@@ -126,7 +130,10 @@ def _metric(table: Any, metric: str, dataset: str) -> Callable[[torch.Tensor], t
 def _curves(scores: torch.Tensor, test: torch.Tensor) -> dict[str, list[float]]:
     """Per prefix n = 1..N: test acc of the best-by-metric arch (ties: earliest), max and mean test."""
     n = torch.arange(1, scores.shape[0] + 1, dtype=torch.float64)
-    best = torch.cummax(scores.to(torch.float64), 0).indices  # index of the first running max
+    best, b = [], 0
+    for i, v in enumerate(scores.tolist()):  # not torch.cummax: it resolves ties to the *last* index
+        b = i if v > scores[b] else b
+        best.append(b)
     return {"best": test[best].tolist(), "max": torch.cummax(test, 0).values.tolist(),
             "mean": (torch.cumsum(test, 0) / n).tolist()}
 
@@ -136,7 +143,8 @@ def _run_main(metric: str, dataset: str, method: str, seed: int) -> dict[str, An
 
     space = get_space("nb201")
     g = torch.Generator().manual_seed(run_seed("main", metric, dataset, method, seed))
-    h = get_search(method)(space, _metric(_TABLE, metric, dataset), _SETTINGS.max_budget, g)
+    opts = {"device": _SETTINGS.device} if method in ("tnas", "tnas-ga") else {}
+    h = get_search(method)(space, _metric(_TABLE, metric, dataset), _SETTINGS.max_budget, g, **opts)
     report = dataset if metric == "valid" else "cifar10"
     test = _TABLE.lookup(h.archs, report, "test").to(torch.float64)
     return _curves(h.scores, test)
@@ -149,7 +157,7 @@ def _run_sweep(dataset: str, eps_inc: float, seed: int) -> dict[str, Any]:
     space = get_space("nb201")
     g = torch.Generator().manual_seed(run_seed("sweep", dataset, eps_inc, seed))
     h = tnas_loop(space, _metric(_TABLE, "valid", dataset), _SETTINGS.max_budget, g,
-                  config=TNASConfig(eps_inc=eps_inc))
+                  config=TNASConfig(eps_inc=eps_inc), device=_SETTINGS.device)
     return _curves(h.scores, _TABLE.lookup(h.archs, dataset, "test").to(torch.float64))
 
 
@@ -164,7 +172,7 @@ def _run_dist(dataset: str, seed: int) -> dict[str, Any]:
     top, _ = select_top_k(pool, _TABLE.lookup(pool, dataset, "valid"), s.dist_k)
     rand = pool[: s.dist_k]  # the pool is uniform and i.i.d., so its first K are K uniform archs
     sampler = TNASSampler(space, TNASConfig(top_k=s.dist_k, min_observations=1),
-                          seed=int(torch.randint(2**62, (1,), generator=g)))
+                          seed=int(torch.randint(2**62, (1,), generator=g)), device=s.device)
     sampler.observe(pool, _TABLE.lookup(pool, dataset, "valid"))
     for _ in range(5):  # a few warm-started updates = one well-trained VAE
         sampler.step()

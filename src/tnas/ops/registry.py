@@ -1,6 +1,8 @@
 """Registry of candidate operations, keyed by the op names a search space uses.
 
-An op factory builds one candidate op: `factory(C_in, C_out, stride, bn) -> nn.Module`. Spaces
+An op factory builds one candidate op: `factory(C_in, C_out, stride, bn) -> nn.Module`. An op
+class may declare `kind` (see `tnas.ops.nb201`): supernets skip 'zero' ops and call
+`forward_relu(relu(x))` on 'conv' ops so several of them share one ReLU. Spaces
 look ops up by the same names their decisions use (NB201: 'none', 'skip_connect', ...), so a
 new space adds its ops with `@register_op("sep_conv_3x3")` and the supernet builder needs no edit.
 """

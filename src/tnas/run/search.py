@@ -25,6 +25,7 @@ from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.run.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tnas.run.config import RunConfig, config_from_dict
+from tnas.run.dist import DistInfo, allreduce_grads, device_for, init_distributed
 from tnas.run.overrides import to_dict
 from tnas.run.rundir import RunDir, environment
 from tnas.sampler.tnas import TNASSampler
@@ -68,6 +69,7 @@ class Parts:
     step_in_epoch: int = 0  # > 0 only in a checkpoint written by Ctrl-C mid-epoch
     epoch_data_state: torch.Tensor | None = None  # data generator state at the epoch's start
     partial: dict[str, float] = dataclasses.field(default_factory=dict)  # running sums of the epoch
+    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,13 @@ class Parts:
 def build(cfg: RunConfig) -> Parts:
     """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet)."""
     device = resolve_device(cfg.device)
+    info = init_distributed(device)
+    device = device_for(device, info)
+    if cfg.train.batch_size % (info.world * cfg.train.micro_batches):
+        raise TnasError(
+            f"train.batch_size={cfg.train.batch_size} must be divisible by world size x train.micro_batches "
+            f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
+        )
     space = get_space(cfg.space)
     if cfg.space != "nb201":
         raise TnasError(f"`tnas search` trains NB201 supernets for now; space={cfg.space} is not supported yet. Use space=nb201.")
@@ -114,7 +123,9 @@ def build(cfg: RunConfig) -> Parts:
     steps = t.steps_per_epoch or max(1, len(train) // t.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, t.epochs * steps))
     gens = {name: torch.Generator().manual_seed(cfg.seed * 1000 + i) for i, name in enumerate(("data", "arch", "valid"))}
-    return Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
+    parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
+    parts.dist = info
+    return parts
 
 
 class _StopFlag:
@@ -193,7 +204,9 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
         done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches, valid_batch,
                            parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
                            grad_clip=cfg.train.grad_clip, score_every=cfg.train.score_every,
-                           metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step)
+                           metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step,
+                           micro_batches=cfg.train.micro_batches, rank=parts.dist.rank, world=parts.dist.world,
+                           sync=allreduce_grads if parts.dist.world > 1 else None)
         if not done:
             # the data generator must be re-positioned from the epoch start on resume
             data_now = parts.gens["data"].get_state()
@@ -376,6 +389,16 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     return result
 
 
+def _shared_path(parts: Parts, cfg: RunConfig) -> Path:
+    """Rank 0 names the new run directory; the other ranks learn it (they never write to it)."""
+    path = [str(RunDir.new_path(cfg.out, cfg.space, cfg.strategy, cfg.seed)) if parts.dist.is_main else None]
+    if parts.dist.world > 1:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(path, src=0)
+    return Path(path[0])
+
+
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
                progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
     """Train + search (or resume a run directory). Returns (result, run directory)."""
@@ -390,14 +413,17 @@ def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None
     parts = build(cfg)
     if ck is not None:
         parts.restore(ck)
-        run = RunDir(Path(resume))
+        run = RunDir(Path(resume), enabled=parts.dist.is_main)
         run.truncate_logs(parts.state.step, n_search=len(parts.memo))
         if parts.phase == "done":
             _log.info("run already finished: %s", run.path)
     else:
-        run = RunDir(RunDir.new_path(cfg.out, cfg.space, cfg.strategy, cfg.seed))
+        run = RunDir(_shared_path(parts, cfg), enabled=parts.dist.is_main)
         run.write_config(to_dict(cfg), {"tnas_version": __version__, "split": parts.data.split_info})
         run.write_env(environment(parts.device))
+    if not parts.dist.is_main:  # one console, one set of logs
+        progress_bar = False
+        logging.getLogger("tnas").setLevel(logging.WARNING)
     _log.info("run directory: %s", run.path)
     flag = _StopFlag()
     t0 = time.perf_counter()

@@ -43,17 +43,19 @@ class TNASConfig:
     min_observations: int = 10  # `step()` does not train (and eps stays 0) before this many
     weighting: str = "rank"  # per-example loss weights over the top-K: 'none' or 'rank'
     rank_kappa: float = 0.5  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
+    local_frac: float = 0.0  # share of VAE rows with z ~ q(z|a) of a top arch instead of N(0, I)
+    local_k: int = 3  # ... of one of the local_k best observed architectures
     vae: VAEConfig = field(default_factory=VAEConfig)
 
     def validate(self) -> None:
         """Raise TnasError naming the first bad field."""
         if self.weighting not in _WEIGHTINGS:
             raise unknown("TNASConfig.weighting", self.weighting, _WEIGHTINGS)
-        ints = {"top_k": 1, "train_steps": 0, "batch_size": 1, "max_retries": 0, "min_observations": 1}
+        ints = {"top_k": 1, "local_k": 1, "train_steps": 0, "batch_size": 1, "max_retries": 0, "min_observations": 1}
         for name, low in ints.items():
             if int(getattr(self, name)) < low:
                 raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected an integer >= {low}.")
-        for name in ("eps0", "eps_inc", "eps_max"):
+        for name in ("eps0", "eps_inc", "eps_max", "local_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected a probability in [0, 1].")
         if self.temperature < 0 or self.rank_kappa <= 0:
@@ -87,7 +89,7 @@ class TNASSampler:
             torch.manual_seed(int(seed))
             self.vae = TransformerVAE(space, cfg.vae).to(self.device)
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae.lr,
-                                          weight_decay=cfg.vae.weight_decay)
+                                          weight_decay=cfg.vae.weight_decay, foreach=True)
         self._keys: list[int] = []  # observation order, one entry per distinct architecture
         self._scores: list[float] = []
         self._index: dict[int, int] = {}  # key -> position in _keys
@@ -202,12 +204,27 @@ class TNASSampler:
         """The eps `sample()` uses by default: 0 until the VAE has been trained once."""
         return self.eps if self.trained else 0.0
 
-    def sample_vae(self, n: int, generator: torch.Generator, temperature: float | None = None) -> Tensor:
-        """n draws from p(a|z), z ~ N(0, I): long [n, D] (no dedup)."""
+    def sample_vae(self, n: int, generator: torch.Generator, temperature: float | None = None,
+                   local_frac: float | None = None) -> Tensor:
+        """n draws from p(a|z): long [n, D] (no dedup).
+
+        z ~ N(0, I) (eq. 11), except that a share `local_frac` (default config.local_frac) of the
+        rows draws z from the posterior q(z|a) of one of the `local_k` best observed
+        architectures: decoding there proposes the best cells' neighbours (see docs/sampler.md).
+        """
         t = self.config.temperature if temperature is None else temperature
+        frac = self.config.local_frac if local_frac is None else local_frac
         z = torch.randn(n, self.vae.latent_dim, generator=generator)
         u = torch.rand(n, self.space.num_decisions, generator=generator)
         self.vae.eval()
+        if frac > 0 and self.num_observed:
+            local = torch.rand(n, generator=generator) < frac
+            top, _ = self.top_k(self.config.local_k)
+            pick = torch.randint(0, top.shape[0], (n,), generator=generator)
+            with torch.no_grad():
+                mu, logvar = self.vae.encode(top.to(self.device))
+            post = (mu.cpu()[pick] + z * torch.exp(0.5 * logvar.cpu()[pick]))
+            z = torch.where(local[:, None], post, z)
         return self.vae.sample(z.to(self.device), u.to(self.device), t).cpu()
 
     def sample(self, n: int, *, generator: torch.Generator, temperature: float | None = None,

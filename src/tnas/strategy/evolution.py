@@ -100,7 +100,7 @@ def allowed(archs: Tensor, constraint: Constraint | None) -> Tensor:
     """Rows of archs long [N, D] that satisfy `constraint` (all rows when it is None)."""
     if constraint is None or archs.shape[0] == 0:
         return archs
-    ok = torch.as_tensor(constraint(archs), dtype=torch.bool)
+    ok = torch.as_tensor(constraint(archs), dtype=torch.bool).cpu()  # a constraint may answer on the GPU
     if ok.shape != (archs.shape[0],):
         raise TnasError(
             f"The constraint returned shape {tuple(ok.shape)} for {archs.shape[0]} architectures; expected a "
@@ -169,7 +169,13 @@ class _Recorder:
             return torch.empty(0)
         keys = self.space.keys(archs).tolist()
         assert len(set(keys)) == len(keys) and not self.seen & set(keys), "re-evaluating an arch"
-        scores = torch.as_tensor(self.evaluate(archs), dtype=torch.float64).reshape(-1)
+        # bookkeeping stays on the CPU whatever device the evaluator (e.g. a supernet) runs on
+        scores = torch.as_tensor(self.evaluate(archs)).detach().to("cpu", torch.float64).reshape(-1)
+        if scores.shape[0] != archs.shape[0]:
+            raise TnasError(
+                f"The evaluator returned {scores.shape[0]} scores for {archs.shape[0]} architectures; it must map "
+                "long [N, D] to float [N] (one score per architecture, higher = better)."
+            )
         self.archs.append(archs)
         self.scores.append(scores)
         self.sources += [source] * archs.shape[0]

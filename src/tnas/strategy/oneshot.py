@@ -59,6 +59,10 @@ def train_epoch(
     metric: str,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[Tensor, float, float, bool], None] | None = None,
+    micro_batches: int = 1,
+    rank: int = 0,
+    world: int = 1,
+    sync: Callable[[nn.Module, Tensor], Tensor] | None = None,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
@@ -71,6 +75,10 @@ def train_epoch(
             batch accuracy, %), 'score' and 'n_score' (held-out metric), 'n_vae' (VAE samples).
         should_stop: checked after every step (Ctrl-C); the epoch then stops early.
         on_step: called with (arch long [D], loss, score or nan, from_vae).
+        micro_batches: gradient accumulation: the global batch is split into world * micro_batches
+            pieces; this rank processes pieces [rank * m, (rank + 1) * m).
+        rank, world: data-parallel position; `sync(model, loss)` sums gradients and the loss
+            shares over ranks and returns the global loss (None: one process).
     Returns:
         True when the epoch completed, False when it stopped early.
     """
@@ -81,16 +89,16 @@ def train_epoch(
         x, y = next(train_batches)
         archs, from_vae = _sample_one(sampler, arch_gen)
         arch = archs[0]
-        logits = supernet(x, arch)
-        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss, acc = _forward_backward(supernet, arch, x, y, micro_batches, rank, world)
+        if sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
+            loss = sync(supernet, loss)
         if not torch.isfinite(loss):
             raise NaNLossError(
                 f"The training loss became {loss.item()} at step {int(progress['i'])} of this epoch (arch "
                 f"{arch.tolist()}). The run stopped; its last good checkpoint is kept. Lower train.lr or "
                 "tighten train.grad_clip (e.g. train.grad_clip=2), then resume or restart."
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(supernet.parameters(), grad_clip)
         optimizer.step()
@@ -102,7 +110,7 @@ def train_epoch(
             progress["score"] += score
             progress["n_score"] += 1
         progress["loss"] += loss.item()
-        progress["acc"] += (logits.argmax(1) == y).float().mean().item() * 100
+        progress["acc"] += acc
         progress["n_vae"] += int(from_vae)
         progress["i"] += 1
         if on_step is not None:
@@ -110,6 +118,27 @@ def train_epoch(
         if should_stop():
             return progress["i"] >= steps
     return True
+
+
+def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, micro: int, rank: int,
+                      world: int) -> tuple[Tensor, float]:
+    """Loss of this rank's share of the global batch, backpropagated piece by piece.
+
+    Each piece's loss is weighted by its share of the *global* batch, so summing gradients over
+    ranks gives exactly the gradient of the global mean loss (1 process with world * micro pieces
+    computes the same thing). Returns (this rank's share of the global mean loss, its batch acc %).
+    """
+    pieces = list(zip(x.chunk(world * micro), y.chunk(world * micro)))[rank * micro : (rank + 1) * micro]
+    correct, seen = 0, 0
+    loss_sum = torch.zeros((), device=x.device)
+    for xi, yi in pieces:
+        logits = supernet(xi, arch)
+        loss = F.cross_entropy(logits, yi, reduction="sum") / y.numel()
+        loss.backward()
+        loss_sum += loss.detach()
+        correct += int((logits.argmax(1) == yi).sum())
+        seen += yi.numel()
+    return loss_sum, 100.0 * correct / max(seen, 1)
 
 
 def epoch_summary(progress: dict[str, float]) -> dict[str, float]:

@@ -102,9 +102,8 @@ def tnas_seeded_ga(space: SearchSpace, evaluate: Evaluator, budget: int, generat
     The first `warmup` evaluations run the generation loop (uniform at first, then Gamma) to
     train the VAE; the GA's initial population is `population` *novel* draws from p(a|z)
     (eps = 1); then `tnas.strategy.evolution.spos_ga` evolves it with the remaining budget.
-    Architectures already evaluated during the warm-up are excluded from the GA's evaluations by
-    a wrapper that answers them from the warm-up record (see docs/sampler.md), so the History
-    stays distinct.
+    Architectures evaluated during the warm-up are kept out of the GA through its `constraint`
+    hook, so the History stays distinct.
     Args:
         space, evaluate, budget, generator, config, batch, device: as in `tnas_loop`.
         warmup: evaluations spent training the VAE before the GA starts.
@@ -122,8 +121,15 @@ def tnas_seeded_ga(space: SearchSpace, evaluate: Evaluator, budget: int, generat
     if budget <= warmup:
         return warm
     sampler.step()  # train on everything the warm-up saw before seeding
-    init = sampler.sample(population, generator=generator, eps=1.0)
+    init = sampler.sample(population, generator=generator, eps=1.0)  # novel draws from p(a|z)
+    warm_keys = space.keys(warm.archs)
+
+    def unseen(archs: Tensor) -> Tensor:
+        # spos_ga knows only its own evaluations: its constraint hook keeps it off the warm-up's
+        return ~torch.isin(space.keys(archs), warm_keys)
+
     ga = spos_ga(space, evaluate, budget - warmup, generator, population=population, parents=parents,
-                 mutations=mutations, crossovers=crossovers, mutate_prob=mutate_prob, init=init)
+                 mutations=mutations, crossovers=crossovers, mutate_prob=mutate_prob, init=init,
+                 constraint=unseen)
     return History(torch.cat([warm.archs, ga.archs]), torch.cat([warm.scores, ga.scores.to(torch.float64)]),
-                   warm.sources + ["vae-seed" if i < population else s for i, s in enumerate(ga.sources)])
+                   warm.sources + ["vae-seed" if s == "init" else s for s in ga.sources])

@@ -48,6 +48,12 @@ def cell_edges(space: SearchSpace) -> tuple[tuple[tuple[int, int], ...], int]:
     return tuple(edges), max(t for t, _ in edges) + 1
 
 
+def op_kind(op: nn.Module) -> str:
+    """The op's `kind` class attribute ('zero' ops are skipped, 'conv' ops share a ReLU);
+    ops of other spaces without one are treated as opaque modules."""
+    return getattr(type(op), "kind", "other")
+
+
 def run_cell(x: Tensor, plan: CellPlan, ops: list[nn.Module], num_nodes: int) -> Tensor:
     """Evaluate the live edges of one cell.
 
@@ -96,13 +102,15 @@ class _NB201Macro(nn.Module):
                 cells.append(ResNetBasicBlock(c // 2, c, 2, BNConfig()))
             cells.extend(make_cell(c) for _ in range(N))
         self.cells = nn.ModuleList(cells)
-        self._is_cell = tuple(not isinstance(m, ResNetBasicBlock) for m in cells)
+        # is_cell_block[i]: whether cells[i] is a searchable cell (else a reduction block).
+        self.is_cell_block = tuple(not isinstance(m, ResNetBasicBlock) for m in cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU())
         self.classifier = nn.Linear(4 * C, num_classes)
 
     def _layout(self, x: Tensor) -> Tensor:
         # Convolutions keep the memory format of their input, so converting once suffices.
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        nhwc = x.device.type == "cpu" if self.channels_last is None else self.channels_last
+        return x.contiguous(memory_format=torch.channels_last) if nhwc else x
 
     def _head(self, h: Tensor) -> Tensor:
         return self.classifier(self.lastact(h).mean((2, 3)))
@@ -111,6 +119,9 @@ class _NB201Macro(nn.Module):
 class NB201Supernet(_NB201Macro):
     """Weight-sharing NB201 supernet: every edge of every cell holds all K candidate ops.
 
+    `state_dict()` is the standard nn.Module one; its metadata carries `_version` (checkpoints
+    from an incompatible layout can be detected by the loader).
+
     Args:
         space: a cell space whose decisions are edges 'i<-j' (default NB201: 6 edges x 5 ops).
         C: channels of the first stage (then 2C, 4C).
@@ -118,14 +129,17 @@ class NB201Supernet(_NB201Macro):
         num_classes: classifier outputs.
         in_channels: image channels (3 for CIFAR, 1 for digits).
         bn: BN settings of the candidate ops (default: affine=False, running stats tracked).
-        channels_last: run on NHWC activations (the input is converted). On CPU, oneDNN's
-            convolutions (backward especially) and the count_include_pad=False 3x3 average pool
-            are ~1.6x faster in NHWC at C=16 (measured: docs/results/throughput.md).
+        channels_last: run on NHWC activations (the input is converted); None = on CPU only.
+            On CPU, oneDNN's convolutions (backward especially) and the count_include_pad=False
+            3x3 average pool are ~1.6x faster in NHWC at C=16 (docs/results/throughput.md); on
+            CUDA it is unmeasured, so None keeps cuDNN's default NCHW there.
     """
+
+    _version = 1
 
     def __init__(
         self, space: SearchSpace | None = None, C: int = 16, N: int = 5, num_classes: int = 10,
-        in_channels: int = 3, bn: BNConfig = SEARCH_BN, channels_last: bool = True,
+        in_channels: int = 3, bn: BNConfig = SEARCH_BN, channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         self.space = space if space is not None else get_space("nb201")
@@ -141,18 +155,20 @@ class NB201Supernet(_NB201Macro):
             return cell
 
         self._build(C, N, num_classes, in_channels, make_cell)
-        first = next(m for m, is_cell in zip(self.cells, self._is_cell) if is_cell)
+        first = next(m for m, is_cell in zip(self.cells, self.is_cell_block) if is_cell)
         # kinds[d][k]: what op k of decision d is; the same in every cell.
-        self._kinds = tuple(tuple(type(op).kind for op in edge) for edge in first.edges)
+        self._kinds = tuple(tuple(op_kind(op) for op in edge) for edge in first.edges)
         self._plans: dict[tuple[int, ...], CellPlan] = {}
 
     def plan(self, arch: Tensor) -> tuple[tuple[int, ...], CellPlan]:
         """(choice per decision, live-edge plan) for `arch` long [D]; validated and cached."""
+        if arch.dim() != 1:
+            raise TnasError(
+                f"forward takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}."
+            )
         key = tuple(arch.tolist())
         plan = self._plans.get(key)
         if plan is None:
-            if arch.dim() != 1:
-                raise TnasError(f"forward takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}.")
             self.space.validate(arch.cpu())
             kinds = [self._kinds[d][k] for d, k in enumerate(key)]
             plan = self._plans[key] = make_plan(self.edges, kinds, self.num_nodes)
@@ -170,7 +186,7 @@ class NB201Supernet(_NB201Macro):
             return self.forward_mixed(x, arch)
         choice, plan = self.plan(arch)
         h = self.stem(self._layout(x))
-        for cell, is_cell in zip(self.cells, self._is_cell):
+        for cell, is_cell in zip(self.cells, self.is_cell_block):
             if is_cell:
                 h = run_cell(h, plan, [edge[k] for edge, k in zip(cell.edges, choice)], self.num_nodes)
             else:
@@ -190,7 +206,7 @@ class NB201Supernet(_NB201Macro):
         if tuple(weights.shape) != (D, K):
             raise TnasError(f"Mixed-op weights must have shape [{D}, {K}], got {tuple(weights.shape)}.")
         h = self.stem(self._layout(x))
-        for cell, is_cell in zip(self.cells, self._is_cell):
+        for cell, is_cell in zip(self.cells, self.is_cell_block):
             h = self._mixed_cell(cell, h, weights) if is_cell else cell(h)
         return self._head(h)
 
@@ -216,7 +232,7 @@ class NB201Supernet(_NB201Macro):
         net.stem.load_state_dict(self.stem.state_dict())
         net.lastact.load_state_dict(self.lastact.state_dict())
         net.classifier.load_state_dict(self.classifier.state_dict())
-        for src, dst, is_cell in zip(self.cells, net.cells, self._is_cell):
+        for src, dst, is_cell in zip(self.cells, net.cells, self.is_cell_block):
             if not is_cell:
                 dst.load_state_dict(src.state_dict())
                 continue
@@ -233,13 +249,13 @@ class NB201Network(_NB201Macro):
         C, N, num_classes, in_channels: as in `NB201Supernet`.
         space: the cell space (default NB201).
         bn: BN settings of the cell ops (default affine, as for training from scratch).
-        channels_last: run on NHWC activations (faster on CPU, see `NB201Supernet`).
+        channels_last: run on NHWC activations; None = on CPU only (see `NB201Supernet`).
         device: where to create the parameters (e.g. 'cuda'; 'meta' for shapes only).
     """
 
     def __init__(
         self, arch: Tensor, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
-        space: SearchSpace | None = None, bn: BNConfig = BNConfig(), channels_last: bool = True,
+        space: SearchSpace | None = None, bn: BNConfig = BNConfig(), channels_last: bool | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
@@ -247,7 +263,9 @@ class NB201Network(_NB201Macro):
         self.space = space if space is not None else get_space("nb201")
         self.space.validate(arch)
         if arch.dim() != 1:
-            raise TnasError(f"NB201Network takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}.")
+            raise TnasError(
+                f"NB201Network takes one architecture, long [{self.space.num_decisions}]; got shape {tuple(arch.shape)}."
+            )
         self.arch = arch.detach().cpu().clone()
         self.edges, self.num_nodes = cell_edges(self.space)
         names = self.space.decode(self.arch)
@@ -259,12 +277,12 @@ class NB201Network(_NB201Macro):
 
         with torch.device(device) if device is not None else contextlib.nullcontext():
             self._build(C, N, num_classes, in_channels, make_cell)
-        first = next(m for m, is_cell in zip(self.cells, self._is_cell) if is_cell)
-        self._plan = make_plan(self.edges, [type(op).kind for op in first.edges], self.num_nodes)
+        first = next(m for m, is_cell in zip(self.cells, self.is_cell_block) if is_cell)
+        self._plan = make_plan(self.edges, [op_kind(op) for op in first.edges], self.num_nodes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits [B, num_classes] of images x [B, in_channels, H, W]."""
         h = self.stem(self._layout(x))
-        for cell, is_cell in zip(self.cells, self._is_cell):
+        for cell, is_cell in zip(self.cells, self.is_cell_block):
             h = run_cell(h, self._plan, list(cell.edges), self.num_nodes) if is_cell else cell(h)
         return self._head(h)

@@ -1,0 +1,65 @@
+"""Data parallelism under `torchrun`: NCCL on GPUs, gloo on CPU.
+
+Every rank draws the same architecture and the same global batch (same generators), takes its
+own slice of the batch, and gradients are summed across ranks before the optimizer step, so the
+sampler's feedback and state stay identical on every rank and only rank 0 writes the run
+directory. We all-reduce the gradients ourselves rather than wrapping the supernet in
+DistributedDataParallel: a single-path step leaves most supernet parameters unused, which DDP
+only tolerates with `find_unused_parameters=True` (an extra autograd-graph walk every step),
+while here every rank knows exactly which parameters have gradients (the same path on all).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); else a 1-process info."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local)
+
+
+def device_for(device: torch.device, info: DistInfo) -> torch.device:
+    """cuda -> this rank's GPU under torchrun."""
+    if device.type == "cuda" and info.world > 1:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def allreduce_grads(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+    """Sum the gradients of `model` and the loss shares over all ranks, as one flat buffer
+    (one collective). Every rank ran the same path, so the same parameters have gradients.
+    Returns the global loss."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([loss.detach().reshape(1)] + [g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    loss = flat[0]
+    flat = flat[1:]
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+    return loss
