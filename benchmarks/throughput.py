@@ -167,8 +167,8 @@ NO_SAMPLER = ("## TNAS sampler overhead\n\n**TODO (lead):** `tnas.sampler.tnas.T
 
 def bench(
     args: argparse.Namespace, device: torch.device, probe: SamplerProbe | None
-) -> tuple[dict[str, list[float]], float]:
-    """images/s per repeat for each supernet, and the mean tnas step time (s). The supernets
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """images/s per repeat, and seconds of every timed step, for each supernet. The supernets
     alternate step by step (the order rotates every step), so load from other processes hits
     all of them alike; the sampler probe (if any) runs in the same loop."""
     g = torch.Generator().manual_seed(args.seed)
@@ -181,6 +181,7 @@ def bench(
             step(xs[s % 4], ys[s % 4], archs[s])
     names = list(steps)
     rates: dict[str, list[float]] = {name: [] for name in names}
+    per_step: dict[str, list[float]] = {name: [] for name in names}  # seconds of every timed step
     for r in range(args.repeats):
         seconds = dict.fromkeys(names, 0.0)
         for s in range(args.warmup + r * args.steps, args.warmup + (r + 1) * args.steps):
@@ -189,6 +190,7 @@ def bench(
                 with Timer(device) as t:
                     steps[name](xs[s % 4], ys[s % 4], archs[s])
                 seconds[name] += t.seconds
+                per_step[name].append(t.seconds)
             if probe is not None:
                 probe.draw()
         if probe is not None:
@@ -196,7 +198,7 @@ def bench(
         for name in names:
             rates[name].append(args.steps * args.batch / seconds[name])
         print(f"  repeat {r}: " + ", ".join(f"{n} {rates[n][-1]:.1f} img/s" for n in names), file=sys.stderr)
-    return rates, statistics.mean(args.batch / r for r in rates[TNAS])
+    return rates, per_step
 
 
 def environment(device: torch.device) -> str:
@@ -214,7 +216,8 @@ def environment(device: torch.device) -> str:
             f"- Date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}\n")
 
 
-def report(args: argparse.Namespace, device: torch.device, rates: dict[str, list[float]]) -> str:
+def report(args: argparse.Namespace, rates: dict[str, list[float]], per_step: dict[str, list[float]]) -> str:
+    """Markdown table of images/s and the tnas / xautodl ratios."""
     med = {name: statistics.median(v) for name, v in rates.items()}
     lines = ["| supernet | images/s (median) | per repeat | step time (ms) |", "|---|---|---|---|"]
     for name, v in rates.items():
@@ -224,6 +227,11 @@ def report(args: argparse.Namespace, device: torch.device, rates: dict[str, list
         ratios = [a / b for a, b in zip(rates[TNAS], rates[XAUTODL])]
         lines.append(f"\n**Ratio tnas / xautodl: {med[TNAS] / med[XAUTODL]:.2f}x** (median of images/s; per repeat: "
                      f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= 1.3x)")
+        # Same arch and batch, timed back to back: robust to load that changes between repeats.
+        step_ratios = [x / t for x, t in zip(per_step[XAUTODL], per_step[TNAS])]
+        q = statistics.quantiles(step_ratios, n=4)
+        lines.append(f"Per-step ratio (same architecture, adjacent in time), median over {len(step_ratios)} steps: "
+                     f"**{statistics.median(step_ratios):.2f}x** (quartiles {q[0]:.2f}, {q[2]:.2f})")
     return "\n".join(lines) + "\n"
 
 
@@ -237,6 +245,9 @@ cell output are skipped (xautodl runs them, e.g. `x.mul(0.)` for 'none'), and on
 the convolutions reading the same node. The machine is shared by other jobs: the load average is
 printed above; with 2 torch threads on 2 busy cores, OpenMP threads wait for each other and the
 timings swing widely (compare the per-repeat columns), so the 1-thread table is the cleaner one.
+The per-step ratio compares both on the same architecture back to back (robust to load changes
+between repeats); its spread is mostly the architecture's: a cell with many 'none' or dead edges
+costs tnas little and xautodl nearly a full cell.
 """
 
 
@@ -269,10 +280,10 @@ def main() -> None:
     for i, threads in enumerate(int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads or default_threads)
         probe = make_probe(args) if i == 0 else None  # the sampler is timed with the first setting
-        rates, step_s = bench(args, device, probe)
-        sections.append(f"### {torch.get_num_threads()} torch thread(s)\n\n{report(args, device, rates)}")
+        rates, per_step = bench(args, device, probe)
+        sections.append(f"### {torch.get_num_threads()} torch thread(s)\n\n{report(args, rates, per_step)}")
         if probe is not None:
-            sampler_text = probe.report(step_s)
+            sampler_text = probe.report(statistics.mean(per_step[TNAS]))
     text = (f"# Training throughput: tnas NB201 supernet vs xautodl RSPS\n\n"
             f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n\n{environment(device)}"
             f"- Device: {device}; C={args.C}, N={args.N}, batch {args.batch}, {args.size}x{args.size}x3, 10 classes; "

@@ -43,7 +43,7 @@ def table():
 
 def trained_sampler(table, seed: int = 0, steps: int = 4) -> tuple[TNASSampler, torch.Tensor]:
     """A sampler that observed 300 uniform NB201 cells (CIFAR-10 valid acc) and trained `steps` times."""
-    s = TNASSampler(NB201, TNASConfig(top_k=30, train_steps=60), seed=seed)
+    s = TNASSampler(NB201, TNASConfig(top_k=30, train_steps=60, weighting="none"), seed=seed)
     archs = NB201.sample_uniform(300, gen(123))
     s.observe(archs, table.lookup(archs, "cifar10", "valid"))
     for _ in range(steps):
@@ -83,11 +83,12 @@ def test_vae_learns_top_k_of_real_nb201(table):
     s, archs = trained_sampler(table)
     top, _ = s.top_k()
     recon = s.vae.reconstruct(top)
-    assert (recon == top).float().mean() > 0.9  # per-token argmax reconstruction of its training set
+    assert (recon == top).float().mean() > 0.95  # per-token argmax reconstruction of its training set
+    assert (recon == top).all(-1).float().mean() > 0.8  # whole cells
     vae_acc = table.lookup(s.sample_vae(1000, gen(5)), "cifar10", "test").mean()
     uni_acc = table.lookup(NB201.sample_uniform(1000, gen(6)), "cifar10", "test").mean()
-    # uniform cells average ~83% (many have a 'none' path); the top-K cells are ~92%
-    assert vae_acc > uni_acc + 5.0, (float(vae_acc), float(uni_acc))
+    # uniform cells average ~87% test accuracy (some have no conv path), the top-30 of 300 ~93%
+    assert vae_acc > uni_acc + 4.0, (float(vae_acc), float(uni_acc))  # measured: ~93.0 vs 87.1
 
 
 # ---- sampling -----------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_state_dict_round_trip_gives_identical_samples_and_step(table):
     buf = io.BytesIO()
     torch.save(s.state_dict(), buf)
     buf.seek(0)
-    r = TNASSampler(NB201, TNASConfig(top_k=30, train_steps=60), seed=999)  # other seed: state must win
+    r = TNASSampler(NB201, TNASConfig(top_k=30, train_steps=60, weighting="none"), seed=999)  # other seed: state must win
     r.load_state_dict(torch.load(buf, weights_only=False))
     assert r.state_dict()["version"] == 1 and r.eps == s.eps
     assert torch.equal(s.sample(300, generator=gen(10)), r.sample(300, generator=gen(10)))
@@ -118,6 +119,7 @@ def test_state_dict_round_trip_gives_identical_samples_and_step(table):
 @pytest.mark.parametrize("eps", [0.0, 0.3, 1.0])
 def test_eps_mixing_gives_the_requested_share_of_vae_samples(table, eps):
     s, _ = trained_sampler(table, steps=1)
+    s.config.skip_seen = False  # dedup can relabel a few rows (uniform fall-back); test pure mixing
     n = 4000
     _, src = s.sample(n, generator=gen(12), eps=eps, return_sources=True)
     assert torch.equal(src, s.last_sources)

@@ -30,11 +30,11 @@ class TNASConfig:
     """Online-learning and sampling settings of the TNAS sampler (defaults tuned on NB201,
     see docs/sampler.md)."""
 
-    top_k: int = 20  # the VAE is retrained on the K best architectures observed so far
-    train_steps: int = 40  # Adam steps per `step()` (warm start, so few are needed)
+    top_k: int = 10  # the VAE is retrained on the K best architectures observed so far
+    train_steps: int = 20  # Adam steps per `step()` (warm start, so few are needed)
     batch_size: int = 64  # minibatch drawn (without replacement) from the top-K per Adam step
-    eps0: float = 0.0  # eps after the first training
-    eps_inc: float = 0.1  # eps += eps_inc after every training `step()` (paper's eps_inc)
+    eps0: float = 0.5  # eps after the first training
+    eps_inc: float = 0.2  # eps += eps_inc after every training `step()` (paper's eps_inc)
     eps_max: float = 1.0
     temperature: float = 1.0  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores)
     skip_seen: bool = True  # `sample` rejects observed architectures and in-batch repeats
@@ -42,7 +42,7 @@ class TNASConfig:
     retry_heat: float = 0.25  # retry r samples p(a|z) at temperature * (1 + retry_heat * r)
     min_observations: int = 10  # `step()` does not train (and eps stays 0) before this many
     weighting: str = "rank"  # per-example loss weights over the top-K: 'none' or 'rank'
-    rank_kappa: float = 0.5  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
+    rank_kappa: float = 0.1  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
     local_frac: float = 0.0  # share of VAE rows with z ~ q(z|a) of a top arch instead of N(0, I)
     local_k: int = 3  # ... of one of the local_k best observed architectures
     vae: VAEConfig = field(default_factory=VAEConfig)
@@ -244,7 +244,8 @@ class TNASSampler:
             temperature: overrides config.temperature for p(a|z).
             exclude: long [M, D] architectures to avoid besides the observed ones.
             eps: overrides the current mixing weight.
-            return_sources: also return bool [n], True where the row came from the VAE.
+            return_sources: also return bool [n], True where the row came from the VAE (rows that
+                fell back to uniform draws count as uniform).
         Returns:
             long [n, D] (and bool [n]); the sources are also kept in `self.last_sources`.
         """
@@ -281,7 +282,9 @@ class TNASSampler:
                 return out
             rows = torch.tensor(bad)
             # retries keep each row's source; the last two rounds fall back to uniform draws
-            src = from_vae[rows] if attempt < self.config.max_retries else torch.zeros(len(bad), dtype=torch.bool)
+            if attempt >= self.config.max_retries:
+                from_vae[rows] = False  # the row is now a uniform draw: report it as one
+            src = from_vae[rows]
             # a VAE row that keeps hitting seen archs means p(a|z) is concentrated on an explored
             # mode: widen it step by step (explore *around* the mode) instead of jumping to uniform
             t = max(t0, 0.1) * (1.0 + self.config.retry_heat * (attempt + 1))

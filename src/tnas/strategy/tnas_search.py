@@ -7,7 +7,6 @@ evaluated twice. An evaluator maps long [N, D] -> float [N] (higher = better).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -16,17 +15,14 @@ from tnas.errors import TnasError
 from tnas.sampler.base import Evaluator
 from tnas.sampler.tnas import TNASConfig, TNASSampler
 from tnas.space.base import SearchSpace
+from tnas.strategy.evolution import check_budget, spos_ga
 from tnas.strategy.history import History
 
 logger = logging.getLogger(__name__)
 
 
 def _check_budget(budget: int, space: SearchSpace, **positive: int) -> None:
-    if budget < 0 or budget > space.size:
-        raise TnasError(
-            f"Search budget {budget} is out of range; expected 0..{space.size} (the number of distinct "
-            f"architectures in space '{space.name}'), since no architecture is evaluated twice."
-        )
+    check_budget(space, budget)
     for name, v in positive.items():
         if v < 1:
             raise TnasError(f"{name} = {v}; expected an integer >= 1.")
@@ -111,12 +107,9 @@ def tnas_seeded_ga(space: SearchSpace, evaluate: Evaluator, budget: int, generat
     Returns:
         History of `budget` distinct architectures: the warm-up, then the GA's.
     """
-    from tnas.strategy.evolution import spos_ga  # late import: the GA lives in its own module
-
     _check_budget(budget, space, batch=batch, population=population, warmup=warmup)
     seed = int(torch.randint(2**62, (1,), generator=generator))
-    cfg = replace(config) if config is not None else TNASConfig()
-    sampler = TNASSampler(space, cfg, seed=seed, device=device)
+    sampler = TNASSampler(space, config, seed=seed, device=device)
     warm = run_vae_loop(sampler, evaluate, min(warmup, budget), generator, batch)
     if budget <= warmup:
         return warm
