@@ -62,9 +62,14 @@ def main() -> int:
     sampler = TNASSampler(space, replace(cfg, top_k=100), seed=0)
     sampler.observe(archs, evaluate(archs))
     sampler.step()  # warm up (first call allocates optimizer state)
+    heavy = TNASSampler(space, replace(cfg, top_k=100, batch_size=100, train_steps=100), seed=0)
+    heavy.observe(archs, evaluate(archs))
+    heavy.step()
     rows = [
         (f"`step()` on 100 archs (top_k=100, {cfg.train_steps} Adam steps, batch {cfg.batch_size})",
          median_time(sampler.step, 7), 1.0),
+        ("`step()` on 100 archs, full batch, 100 Adam steps (5x the default work)",
+         median_time(heavy.step, 5), 1.0),
         ("`sample(1000)`, eps=1 (all from p(a|z)), skip-seen on",
          median_time(lambda: sampler.sample(1000, generator=g, eps=1.0), 21), 0.05),
         ("`sample_vae(1000)` (no dedup)", median_time(lambda: sampler.sample_vae(1000, g), 21), 0.05),

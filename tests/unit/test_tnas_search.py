@@ -55,8 +55,10 @@ def test_tnas_loop_is_anytime_distinct_and_exact(evaluate):
 
 def test_tnas_loop_beats_its_uniform_start(evaluate):
     h = tnas_loop(SPACE, evaluate, 100, gen(2), batch=10)
-    # the last 30 (mostly VAE) evaluations score clearly higher than the first 10 (uniform) ones
-    assert h.scores[-30:].median() > h.scores[:10].median() + 2.0
+    # the last 30 (VAE) evaluations score clearly higher than the first 10 (uniform) ones;
+    # measured on seeds 2-5: medians higher by 4.4-10.1 points (CIFAR-100 valid accuracy)
+    assert h.sources[:10] == ["uniform"] * 10 and h.sources[-30:].count("vae") >= 25
+    assert h.scores[-30:].median() > h.scores[:10].median() + 3.0
 
 
 def test_tnas_seeded_ga_is_anytime_distinct_and_exact(evaluate):

@@ -12,7 +12,7 @@ from tnas.errors import TnasError
 
 # --quick: a smoke run (about a minute on 2 cores); explicit options still override it.
 QUICK = {"seeds": 3, "budgets": "10,50,100", "sweep_seeds": 2, "dist_seeds": 1, "eps_incs": "0,0.1,0.5"}
-DEFAULTS = {"seeds": 20, "budgets": "10,50,100,300", "sweep_seeds": 10, "dist_seeds": 5,
+DEFAULTS = {"seeds": 20, "budgets": "10,50,100,300", "sweep_seeds": 20, "dist_seeds": 5,
             "eps_incs": "0,0.04,0.05,0.0625,0.1,0.2,0.5"}
 
 
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--supernets", nargs="*", help="supernet estimates driving CIFAR-10 searches "
                                                   "(default: oneshot fewshot; give none to skip)")
     s.add_argument("--eps-incs", help="comma-separated eps_inc values for the sweep ('' skips it)")
-    s.add_argument("--sweep-seeds", type=int, help="seeds per eps_inc value (default 10; --quick 2)")
+    s.add_argument("--sweep-seeds", type=int, help="seeds per eps_inc value (default 20; --quick 2)")
     s.add_argument("--dist-seeds", type=int, help="seeds pooled for the figure-2 distributions (default 5; 0 skips)")
     s.add_argument("--out", default="docs/results", help="output folder (default docs/results)")
     s.add_argument("--workers", type=int, default=2, help="worker processes, 1 torch thread each (default 2)")

@@ -52,7 +52,7 @@ class BenchSettings:
     budgets: tuple[int, ...] = (10, 50, 100, 300)
     supernets: tuple[str, ...] = SUPERNETS  # mode (ii) metrics, CIFAR-10 only
     eps_incs: tuple[float, ...] = EPS_INCS
-    sweep_seeds: int = 10  # 7 eps_inc values x 3 datasets of TNAS runs: the costly part
+    sweep_seeds: int = 20  # 7 eps_inc values x 3 datasets of TNAS runs: the costly part
     dist_seeds: int = 5  # figure 2 pools its samples over this many seeds
     dist_pool: int = 1000  # uniform archs whose top-K trains the figure-2 VAE
     dist_k: int = 50  # K

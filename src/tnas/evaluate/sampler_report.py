@@ -231,6 +231,16 @@ def _header(s: BenchSettings, command: str, wall_s: float, workers: int, protoco
     ]
 
 
+def _defaults(name: str) -> dict[str, object]:
+    """Keyword defaults of a TNAS search function (read from the code, so the report cannot drift)."""
+    import inspect
+
+    from tnas.strategy import tnas_search
+
+    params = inspect.signature(getattr(tnas_search, name)).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.name != "config"}
+
+
 def methods_section(s: BenchSettings) -> list[str]:
     """What each method is, with the settings used (the TNAS config is read from the code)."""
     lines = ["## Methods", "",
@@ -251,6 +261,8 @@ def methods_section(s: BenchSettings) -> list[str]:
         from tnas.sampler.tnas import TNASConfig
 
         lines.append(f"- TNASConfig defaults used: `{asdict(TNASConfig())}`")
+        lines.append(f"- TNAS search options used: tnas_loop `{_defaults('tnas_loop')}`, "
+                     f"tnas_seeded_ga `{_defaults('tnas_seeded_ga')}`")
     except ImportError:  # the TNAS sampler is optional for the baseline-only runs
         pass
     return lines + [""]

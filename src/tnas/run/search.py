@@ -274,14 +274,33 @@ def _constraint(parts: Parts) -> Any:
             if k not in cache:
                 good = True
                 if s.max_params_M is not None:
-                    good &= count_params(space, a, **kw) / 1e6 <= s.max_params_M
+                    good &= count_params(a, space=space, **kw) / 1e6 <= s.max_params_M
                 if s.max_flops_M is not None:
-                    good &= count_flops(a, input_size=size, **kw) / 1e6 <= s.max_flops_M
+                    good &= count_flops(a, input_size=size, space=space, **kw) / 1e6 <= s.max_flops_M
                 cache[k] = bool(good)
             out.append(cache[k])
         return torch.tensor(out, dtype=torch.bool)
 
     return ok
+
+
+def check_constraint(parts: Parts) -> None:
+    """Fail early (before anything is trained or written) when no architecture can meet the
+    hard limits: the cheapest-looking arch (choice 0 everywhere, 'none' in NB201) and 256
+    uniform samples are tried."""
+    ok = _constraint(parts)
+    if ok is None:
+        return
+    space = parts.supernet.space
+    cands = torch.cat([torch.zeros(1, space.num_decisions, dtype=torch.long),
+                       space.sample_uniform(256, torch.Generator().manual_seed(0))])
+    if not bool(ok(cands).any()):
+        s = parts.cfg.search
+        raise TnasError(
+            f"No architecture meets the constraints search.max_params_M={s.max_params_M}, "
+            f"search.max_flops_M={s.max_flops_M} for a C={parts.cfg.supernet.C}, N={parts.cfg.supernet.N} "
+            "supernet (even the cell with no operations exceeds them). Raise the limits or drop them (=null)."
+        )
 
 
 def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True) -> Any:
@@ -411,6 +430,7 @@ def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None
         cfg = config_from_dict(ck["config"])
     assert cfg is not None
     parts = build(cfg)
+    check_constraint(parts)
     if ck is not None:
         parts.restore(ck)
         run = RunDir(Path(resume), enabled=parts.dist.is_main)

@@ -33,7 +33,7 @@ class TNASConfig:
     top_k: int = 10  # the VAE is retrained on the K best architectures observed so far
     train_steps: int = 20  # Adam steps per `step()` (warm start, so few are needed)
     batch_size: int = 64  # minibatch drawn (without replacement) from the top-K per Adam step
-    eps0: float = 0.5  # eps after the first training
+    eps0: float = 0.5  # after k trainings eps = min(eps_max, eps0 + k * eps_inc); 0 before the first
     eps_inc: float = 0.2  # eps += eps_inc after every training `step()` (paper's eps_inc)
     eps_max: float = 1.0
     temperature: float = 1.0  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores)
@@ -322,6 +322,13 @@ class TNASSampler:
             raise TnasError(
                 f"This TNAS state was saved for space '{state['space']}', not '{self.space.name}'; build the "
                 f"sampler with get_space('{state['space']}')."
+            )
+        saved_vae = state.get("config", {}).get("vae")
+        if saved_vae is not None and saved_vae != asdict(self.config.vae):
+            raise TnasError(
+                f"This TNAS state was saved with VAE config {saved_vae}, but this sampler has "
+                f"{asdict(self.config.vae)}; build the sampler with TNASConfig(vae=VAEConfig(**saved)) "
+                "using the saved state's state['config']['vae']."
             )
         self.vae.load_state_dict(state["vae"])
         self.optimizer.load_state_dict(state["optimizer"])

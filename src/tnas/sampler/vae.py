@@ -40,7 +40,7 @@ class VAEConfig:
     dim_feedforward: int = 64
     latent_dim: int = 8  # L
     dropout: float = 0.0  # 0: the top-K set is tiny and we *want* it memorised (see docs/sampler.md)
-    beta: float = 0.5  # weight of the KL term (eq. 2 has beta = 1; see docs/sampler.md)
+    beta: float = 0.5  # weight of the KL term (eq. 2: beta = 1; 0.1-1 search equally well, docs/sampler.md)
     lr: float = 3e-3  # Adam learning rate
     weight_decay: float = 0.0
 
@@ -62,7 +62,7 @@ class VAEConfig:
 
 
 def _blocks(cfg: VAEConfig) -> nn.TransformerEncoder:
-    # eq. 3-8: multi-head self-attention + ReLU FFN. Pre-norm trains stably with a large lr.
+    # eq. 3-8: multi-head self-attention + ReLU FFN; pre-norm (LayerNorm before each sub-block).
     layer = nn.TransformerEncoderLayer(
         cfg.d_model, cfg.nhead, cfg.dim_feedforward, cfg.dropout,
         activation="relu", batch_first=True, norm_first=True,

@@ -243,7 +243,10 @@ def rea(
     of the population, mutates the best of them on exactly one decision (NB201's
     `mutate_arch`), evaluates the child, appends it and removes the *oldest* member (ageing).
     Defaults P=10, S=3 are the NB201 paper's settings. Unlike the NB201 code, a child that was
-    already evaluated is re-drawn (the budget counts distinct evaluations).
+    already evaluated is re-drawn (the budget counts distinct evaluations). With ground-truth
+    validation accuracy driving it, the test accuracy of the best-valid arch at N=100 is
+    94.05 / 72.60 / 46.14 (CIFAR-10 / -100 / ImageNet16-120, mean of 20 seeds,
+    docs/results/sampler_quality.md), the published level (94.05 / 72.56 / 45.98).
 
     Args:
         evaluate: long [N, D] -> float [N], higher = better.
