@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 TINY = ["supernet.C=4", "train.epochs=3", "train.steps_per_epoch=12", "train.batch_size=32",
         "search.budget=24", "search.population=8", "search.parents=3", "search.mutations=4", "search.crossovers=4",
         "search.eval_batch_size=128", "search.bn_batches=2", "search.eval_batches=1", "sampler.min_observations=5",
-        "sampler.train_steps=10", "sampler.eps_inc=0.3"]
+        "sampler.train_steps=10", "sampler.eps_inc=0.3", "sampler.eps0=0.0"]
 
 
 def _overrides(tmp: Path, extra: list[str] = ()) -> dict[str, str]:

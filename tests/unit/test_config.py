@@ -22,7 +22,7 @@ def test_presets_resolve() -> None:
 
 def test_overrides_convert_types() -> None:
     cfg = resolve_config(None, parse_override_args(
-        ["train.epochs=3", "sampler.eps_inc=0.2", "data.limit=500", "data.root=null", "strategy=spos",
+        ["train.epochs=3", "sampler.eps_inc=2e-1", "data.limit=500", "data.root=null", "strategy=spos",
          "sampler.vae.latent_dim=8", "search.max_params_M=0.5", "train.nesterov=false"]))
     assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
     assert cfg.sampler.eps_inc == 0.2 and cfg.data.limit == 500 and cfg.data.root is None
@@ -40,6 +40,7 @@ def test_round_trip_through_dict() -> None:
     [
         ("train.epoch=3", ["train.epoch", "train.epochs"]),
         ("train.epochs=abc", ["train.epochs", "integer"]),
+        ("train.lr=fast", ["train.lr", "number"]),
         ("strategy=tnas-g", ["strategy", "tnas-os"]),
         ("train.metric=acc", ["accuracy"]),
         ("train.nesterov=maybe", ["true or false"]),

@@ -45,6 +45,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None = one pass over the training split
     score_every: int = 1  # score the sampled arch on a held-out batch every k steps (Metric_{t-1})
     metric: Literal["accuracy", "loss"] = "accuracy"  # what the sampler learns from
+    relative_scores: bool = True  # sampler sees score - EMA(scores): removes the training-progress trend
     micro_batches: int = 1  # gradient accumulation pieces per batch (per rank under torchrun)
 
 

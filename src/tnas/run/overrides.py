@@ -83,6 +83,11 @@ def _convert(key: str, raw: Any, typ: Any) -> Any:
     if typ is float:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return float(raw)
+        if isinstance(raw, str):  # YAML 1.1 reads '1e-3' (no dot) as a string
+            try:
+                return float(raw)
+            except ValueError:
+                pass
         raise TnasError(f"Bad value {raw!r} for '{key}': expected a number.")
     if typ is str:
         if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):

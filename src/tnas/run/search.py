@@ -206,7 +206,8 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
                            grad_clip=cfg.train.grad_clip, score_every=cfg.train.score_every,
                            metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step,
                            micro_batches=cfg.train.micro_batches, rank=parts.dist.rank, world=parts.dist.world,
-                           sync=allreduce_grads if parts.dist.world > 1 else None)
+                           sync=allreduce_grads if parts.dist.world > 1 else None,
+                           baseline=parts.state.baseline if cfg.train.relative_scores else None)
         if not done:
             # the data generator must be re-positioned from the epoch start on resume
             data_now = parts.gens["data"].get_state()

@@ -41,6 +41,7 @@ class TrainState:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps completed
     history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
+    baseline: dict[str, float] = field(default_factory=dict)  # 'ema' of held-out scores (see train_epoch)
 
 
 def train_epoch(
@@ -63,6 +64,8 @@ def train_epoch(
     rank: int = 0,
     world: int = 1,
     sync: Callable[[nn.Module, Tensor], Tensor] | None = None,
+    baseline: dict[str, float] | None = None,
+    baseline_decay: float = 0.98,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
@@ -77,6 +80,10 @@ def train_epoch(
         on_step: called with (arch long [D], loss, score or nan, from_vae).
         micro_batches: gradient accumulation: the global batch is split into world * micro_batches
             pieces; this rank processes pieces [rank * m, (rank + 1) * m).
+        baseline: when given, the sampler observes score - EMA(recent scores) instead of the raw
+            score: the supernet improves during training, so raw scores of architectures sampled
+            late would beat those sampled early for no other reason; the EMA (in baseline['ema'],
+            decay `baseline_decay` per scored step) is updated in place and checkpointed.
         rank, world: data-parallel position; `sync(model, loss)` sums gradients and the loss
             shares over ranks and returns the global loss (None: one process).
     Returns:
@@ -106,7 +113,7 @@ def train_epoch(
         score = math.nan
         if score_every > 0 and int(progress["i"]) % score_every == 0:
             score = score_batch(supernet, arch, *valid_batch(), metric)
-            sampler.observe(arch[None], torch.tensor([score]))
+            sampler.observe(arch[None], torch.tensor([_relative(score, baseline, baseline_decay)]))
             progress["score"] += score
             progress["n_score"] += 1
         progress["loss"] += loss.item()
@@ -139,6 +146,15 @@ def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, m
         correct += int((logits.argmax(1) == yi).sum())
         seen += yi.numel()
     return loss_sum, 100.0 * correct / max(seen, 1)
+
+
+def _relative(score: float, baseline: dict[str, float] | None, decay: float) -> float:
+    """score minus the EMA of earlier scores (the EMA then absorbs `score`); raw when disabled."""
+    if baseline is None:
+        return score
+    ema = baseline.get("ema", score)
+    baseline["ema"] = decay * ema + (1 - decay) * score
+    return score - ema
 
 
 def epoch_summary(progress: dict[str, float]) -> dict[str, float]:
