@@ -30,15 +30,6 @@ def table():
     return load_nb201()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The TNAS searches train a tiny VAE: one thread is ~10x faster than two on a busy 2-core box."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 # ---- operators -----------------------------------------------------------------------------------
 def test_operators_give_valid_archs_and_dedup_keeps_first_unseen() -> None:
     parents = SPACE.sample_uniform(10, gen(0))

@@ -22,15 +22,6 @@ def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A tiny VAE trains ~10x faster on one thread than on two busy cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def table():
     from tnas.bench import load_nb201

@@ -38,16 +38,6 @@ def every_op_archs() -> list[torch.Tensor]:
     return out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny; with 2 threads on a loaded 2-core machine, OpenMP's spin-waits made
-    this file 10x slower (110 s vs 10 s measured), so run it single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
