@@ -244,9 +244,13 @@ def _finish_epoch(parts: Parts, run: RunDir, seconds: float) -> None:
 
 
 def _fixed_batches(images: Any, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `count` batches of a split in order, unaugmented (deterministic fitness)."""
+    """`count` unaugmented batches of a split in a fixed shuffled order (deterministic fitness).
+
+    Shuffled, not storage order: files such as the shared CIFAR-10 copy are sorted by class, and
+    the first batches of a sorted split would score every architecture on one class only.
+    """
     out = []
-    for x, y in images.batches(batch_size, generator=torch.Generator().manual_seed(0), shuffle=False,
+    for x, y in images.batches(batch_size, generator=torch.Generator().manual_seed(0), shuffle=True,
                                augment=False, drop_last=False):
         out.append((x, y))
         if len(out) == count:
