@@ -24,6 +24,7 @@ class DataConfig:
     root: str | None = None  # dataset location; None = built-in / shared data
     limit: int | None = None  # keep at most this many images per split (CPU proxies)
     split_seed: int = 0  # seed of the train/valid split (recorded in the run)
+    image_size: int | None = None  # resize images to this side (CPU proxies: 16 = ImageNet16's size)
     augment: bool = True  # pad-and-crop + flip during supernet training
 
 

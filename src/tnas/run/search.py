@@ -107,7 +107,8 @@ def build(cfg: RunConfig) -> Parts:
     space = get_space(cfg.space)
     if cfg.space != "nb201":
         raise TnasError(f"`tnas search` trains NB201 supernets for now; space={cfg.space} is not supported yet. Use space=nb201.")
-    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed, limit=cfg.data.limit)
+    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
+                        limit=cfg.data.limit, image_size=cfg.data.image_size)
     train = data.train
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed, global RNG untouched
         torch.manual_seed(cfg.seed)
