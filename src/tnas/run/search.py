@@ -346,74 +346,6 @@ def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool 
     return history
 
 
-_TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
-
-
-def _ground_truth(parts: Parts, best: torch.Tensor) -> tuple[dict[str, Any] | None, Any]:
-    """NB201 ground truth of the found cell on the matching dataset (None when not applicable)."""
-    dataset = _TABLE_DATASETS.get(parts.cfg.data.name.lower())
-    if dataset is None:
-        return None, None
-    from tnas.bench import PROTOCOL, load_nb201
-
-    try:
-        table = load_nb201(parts.cfg.eval.bench_path)
-    except TnasError as e:
-        _log.warning("no ground truth: %s", e)
-        return None, None
-    gt = {"dataset": dataset, "protocol": PROTOCOL,
-          "valid": float(table.lookup(best[None], dataset, "valid")[0]),
-          "test": float(table.lookup(best[None], dataset, "test")[0])}
-    return gt, table
-
-
-def _kendall(parts: Parts, evaluator: SupernetEvaluator, table: Any, dataset: str) -> dict[str, float]:
-    """Kendall tau between supernet accuracy and ground-truth test accuracy over a fixed seeded
-    sample of `eval.tau_cells` cells: overall and among the top 10% by ground truth."""
-    from scipy.stats import kendalltau
-
-    space = parts.supernet.space
-    g = torch.Generator().manual_seed(12345)  # the same cells for every run and method
-    keys = torch.randperm(space.size, generator=g)[: parts.cfg.eval.tau_cells]
-    cells = space.from_keys(keys)
-    ev = SupernetEvaluator(parts.supernet, space, evaluator.calib, evaluator.valid)
-    est = ev(cells).numpy()
-    gt = table.lookup(cells, dataset, "test").numpy()
-    top = gt >= torch.tensor(gt).quantile(0.9).item()
-    tau_all = float(kendalltau(est, gt).statistic)
-    tau_top = float(kendalltau(est[top], gt[top]).statistic) if top.sum() >= 3 else math.nan
-    return {"tau": tau_all, "tau_top10": tau_top, "cells": int(len(keys))}
-
-
-def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, Any]:
-    """result.json + report.md for a finished search."""
-    from tnas.run.report import write_report
-
-    space = parts.supernet.space
-    ev: SupernetEvaluator = parts.evaluator  # type: ignore[attr-defined]
-    i = history.best_index()
-    best = history.archs[i]
-    test_batches = _fixed_batches(parts.data.test, parts.cfg.search.eval_batch_size, 10**9)
-    result: dict[str, Any] = {
-        "genotype": space.to_genotype(best), "arch": best.tolist(), "strategy": parts.cfg.strategy,
-        "dataset": parts.cfg.data.name, "split": parts.data.split_info,
-        "supernet_valid_acc": float(history.scores[i]),
-        "supernet_test_acc": ev.accuracy(best, test_batches),
-        "evaluated": len(history), "epochs": parts.state.epoch, "wall_seconds": wall,
-        "top5": [{"genotype": space.to_genotype(history.archs[j]), "supernet_valid_acc": float(history.scores[j])}
-                 for j in torch.argsort(-history.scores)[:5].tolist()],
-    }
-    gt, table = _ground_truth(parts, best)
-    result["ground_truth"] = gt
-    if table is not None and parts.cfg.eval.tau_cells > 0:
-        result["kendall"] = _kendall(parts, ev, table, gt["dataset"])
-    parts.phase = "done"
-    run.write_result(result)
-    write_report(run.path, result, parts.state.history)
-    _save(parts, run)
-    return result
-
-
 def _shared_path(parts: Parts, cfg: RunConfig) -> Path:
     """Rank 0 names the new run directory; the other ranks learn it (they never write to it)."""
     path = [str(RunDir.new_path(cfg.out, cfg.space, cfg.strategy, cfg.seed)) if parts.dist.is_main else None]
@@ -451,6 +383,8 @@ def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None
         progress_bar = False
         logging.getLogger("tnas").setLevel(logging.WARNING)
     _log.info("run directory: %s", run.path)
+    from tnas.run.result import finish
+
     flag = _StopFlag()
     t0 = time.perf_counter()
     try:
