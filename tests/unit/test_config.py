@@ -41,7 +41,7 @@ def test_round_trip_through_dict() -> None:
         ("train.epoch=3", ["train.epoch", "train.epochs"]),
         ("train.epochs=abc", ["train.epochs", "integer"]),
         ("train.lr=fast", ["train.lr", "number"]),
-        ("strategy=tnas-g", ["strategy", "tnas-os"]),
+        ("strategy=tnas-x", ["strategy", "tnas-os", "gdas"]),
         ("train.metric=acc", ["accuracy"]),
         ("train.nesterov=maybe", ["true or false"]),
         ("sampler=3", ["section"]),

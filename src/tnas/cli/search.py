@@ -1,4 +1,5 @@
-"""`tnas search [PRESET] [key=value ...]`: a one-shot search (TNAS-OS or SPOS) end to end."""
+"""`tnas search [PRESET] [key=value ...]`: a one-shot (TNAS-OS, SPOS) or gradient-based (DARTS, GDAS,
+TNAS-G) search end to end."""
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Gamma = (1-eps)*Uniform + eps*p(a|z) (TNAS-OS; strategy=spos keeps eps=0), the VAE is retrained "
             "on the best architectures each epoch, then a genetic algorithm seeded from the VAE searches the "
             "trained supernet. With no arguments it runs the 'digits-quick' preset on scikit-learn's digits "
-            "(no download). Results go to a run directory (config, metrics, checkpoints, result.json, report.md)."
+            "(no download). strategy=darts|darts-v2|gdas|tnas-g instead runs a gradient-based search (DARTS, "
+            "GDAS, or TNAS-G: the VAE decoder p(a|z) as the distribution; options under gradient.*) and derives "
+            "the final cell from the learned distribution. "
+            "Results go to a run directory (config, metrics, checkpoints, result.json, report.md)."
         ),
         epilog=(
             "examples:\n  tnas search\n  tnas search nb201-cifar10-cpu-proxy seed=1\n"
             "  tnas search train.epochs=3 sampler.eps_inc=0.2 search.budget=50\n"
-            "  tnas search strategy=spos\n  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0\n"
+            "  tnas search strategy=spos\n  tnas search strategy=gdas train.epochs=20\n  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0\n"
             "  tnas search --list-presets\n  tnas search --show-config digits-quick"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -16,6 +16,7 @@ import yaml
 from tnas.errors import TnasError, suggest
 from tnas.run.overrides import apply_overrides, flatten
 from tnas.sampler.tnas import TNASConfig
+from tnas.strategy.gradient import TNASGConfig
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,26 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class GradientConfig:
+    """Gradient-based strategies (darts, darts-v2, gdas, tnas-g; docs/gradient.md). The supernet
+    weights use `train` (SGD, cosine); the architecture (alpha or the VAE decoder) uses Adam."""
+
+    arch_lr: float = 3e-4  # Adam on alpha (DARTS/GDAS); tnas-g uses tnas_g.decoder_lr
+    arch_weight_decay: float = 1e-3  # on alpha; tnas-g uses tnas_g.decoder_weight_decay
+    alpha_init_std: float = 1e-3  # alpha starts as this * N(0, 1): near-uniform
+    tau_max: float = 10.0  # Gumbel temperature (gdas, tnas-g), linear per step from tau_max ...
+    tau_min: float = 0.1  # ... to tau_min over the run
+    darts_fd_eps: float = 0.01  # darts-v2 finite-difference step (0 = exact Hessian-vector product)
+    derive: Literal["mode", "best-of"] = "mode"  # tnas-g final cell: argmax p(a|z=0), or best of per-z modes
+    best_of: int = 20  # tnas-g: latent draws for the best-of derivation (scored by the supernet)
+    marginal_samples: int = 256  # tnas-g: z draws for the op probabilities reported per epoch
+    tnas_g: TNASGConfig = field(default_factory=TNASGConfig)
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    strategy: Literal["tnas-os", "spos"] = "tnas-os"  # spos = uniform sampling (eps stays 0)
+    # spos = uniform sampling (eps stays 0); darts, darts-v2, gdas, tnas-g: gradient-based (`gradient`)
+    strategy: Literal["tnas-os", "spos", "darts", "darts-v2", "gdas", "tnas-g"] = "tnas-os"
     space: str = "nb201"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -86,6 +105,7 @@ class RunConfig:
     sampler: TNASConfig = field(default_factory=TNASConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    gradient: GradientConfig = field(default_factory=GradientConfig)
 
 
 DEFAULT_PRESET = "digits-quick"

@@ -359,6 +359,10 @@ def _shared_path(parts: Parts, cfg: RunConfig) -> Path:
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
                progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
     """Train + search (or resume a run directory). Returns (result, run directory)."""
+    from tnas.run.gradient_search import is_gradient_run, run_gradient_search
+
+    if is_gradient_run(cfg, resume):  # darts, darts-v2, gdas, tnas-g: their own loop, same run directory
+        return run_gradient_search(cfg, resume=resume, progress_bar=progress_bar)
     ck = None
     if resume is not None:
         path = Path(resume)

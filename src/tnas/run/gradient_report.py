@@ -1,0 +1,163 @@
+"""The end of a gradient-based search: derive the final cell, score it on the supernet, look it up
+in the NB201 table, write result.json, report.md and the op-probability plot (op_probs.png).
+
+DARTS / GDAS: the cell is argmax alpha (`ArchParameters.derive`). TNAS-G: both `derive_mode`
+(argmax p(a | z = 0)) and `derive_best_of` (the best by supernet accuracy of the per-z modes for
+z = 0 and `gradient.best_of` prior draws) are computed and recorded; `gradient.derive` picks the
+reported one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import torch
+
+from tnas.run.result import _ground_truth, _kendall
+from tnas.run.rundir import RunDir
+from tnas.run.search import _fixed_batches
+from tnas.sampler.tnas import TNASSampler
+from tnas.strategy.gradient import derive_best_of, derive_mode
+from tnas.strategy.oneshot import SupernetEvaluator
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+_log = logging.getLogger(__name__)
+
+
+def _evaluator(run: Any) -> SupernetEvaluator:
+    """Supernet valid accuracy (%) after BN recalibration, on fixed batches (as the one-shot search)."""
+    p = run.parts
+    s = p.cfg.search
+    g = torch.Generator().manual_seed(p.cfg.seed * 1000 + 7)
+    calib = [p.data.train.random_batch(s.eval_batch_size, g, augment=False)[0] for _ in range(s.bn_batches)]
+    valid = _fixed_batches(p.data.valid, s.eval_batch_size, s.eval_batches)
+    return SupernetEvaluator(p.supernet, p.supernet.space, calib, valid)
+
+
+def derive(run: Any, ev: SupernetEvaluator) -> tuple[str, dict[str, dict[str, Any]]]:
+    """All derivations of the final cell for this strategy -> (the configured one's name, {name: info})."""
+    p = run.parts
+    space, cfg = p.supernet.space, p.cfg
+
+    def info(arch: torch.Tensor) -> dict[str, Any]:
+        return {"genotype": space.to_genotype(arch), "arch": arch.tolist(),
+                "supernet_valid_acc": float(ev(arch[None])[0])}
+
+    if not isinstance(p.sampler, TNASSampler):
+        return "argmax", {"argmax": info(p.sampler.derive())}
+    vae = p.sampler.vae
+    out = {"mode": info(derive_mode(vae))}
+    z_gen = torch.Generator().manual_seed(cfg.seed * 1000 + 8)
+    best, _, cands, _ = derive_best_of(vae, ev, cfg.gradient.best_of, z_gen)
+    out["best-of"] = {**info(best), "candidates": int(cands.shape[0]), "draws": cfg.gradient.best_of}
+    return cfg.gradient.derive, out
+
+
+def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
+    """Derive, score and report the final cell; `t0` = perf_counter() when the derivation started.
+
+    result.json: genotype/arch (the configured derivation), supernet valid/test accuracy (%),
+    `derivations` (every derivation with its supernet and ground-truth accuracy), ground truth,
+    the final op probabilities and entropy per decision, and wall_seconds (search steps over all
+    sessions of the run + this derivation; start-up and data loading excluded).
+    """
+    from tnas.run.gradient_search import distribution
+
+    p = run.parts
+    space, cfg = p.supernet.space, p.cfg
+    ev = _evaluator(run)
+    name, derivations = derive(run, ev)
+    best = torch.tensor(derivations[name]["arch"], dtype=torch.long)
+    test_batches = _fixed_batches(p.data.test, cfg.search.eval_batch_size, 10**9)
+    probs, ent = distribution(run)
+    result: dict[str, Any] = {
+        "genotype": derivations[name]["genotype"], "arch": best.tolist(), "strategy": cfg.strategy,
+        "derive": name, "dataset": cfg.data.name, "split": p.data.split_info,
+        "supernet_valid_acc": derivations[name]["supernet_valid_acc"],
+        "supernet_test_acc": ev.accuracy(best, test_batches), "derivations": derivations,
+        "evaluated": len(ev.memo), "epochs": p.state.epoch, "steps": p.state.step,
+        "decisions": [d.name for d in space.decisions], "choices": [list(d.choices) for d in space.decisions],
+        "final_probs": probs.tolist(), "final_entropy": ent.tolist(),
+    }
+    gt, table = _ground_truth(p, best)
+    result["ground_truth"] = gt
+    if table is not None:
+        for d in derivations.values():
+            arch = torch.tensor(d["arch"], dtype=torch.long)[None]
+            d["ground_truth_test"] = float(table.lookup(arch, gt["dataset"], "test")[0])
+        if cfg.eval.tau_cells > 0:
+            result["kendall"] = _kendall(p, ev, table, gt["dataset"])
+    run.seconds += time.perf_counter() - t0
+    result["wall_seconds"] = run.seconds
+    p.phase = "done"
+    rd.write_result(result)
+    write_gradient_report(rd.path, result, p.state.history)
+    return result
+
+
+def plot_op_probs(path: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> str | None:
+    """Probability of each op per decision (edge) over epochs, plus entropy per decision -> op_probs.png."""
+    if not history:
+        return None
+    ep = [h["epoch"] for h in history]
+    names, choices = result["decisions"], result["choices"]
+    cols = 4
+    rows = (len(names) + 1 + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    flat = axes.ravel()
+    for d, (name, ops) in enumerate(zip(names, choices)):
+        for k, op in enumerate(ops):
+            flat[d].plot(ep, [h["probs"][d][k] for h in history], marker=".", label=op)
+        flat[d].set(title=name, xlabel="epoch", ylim=(-0.02, 1.02))
+    flat[0].set_ylabel("p(op)")
+    flat[0].legend(fontsize=7)
+    ax = flat[len(names)]
+    for d, name in enumerate(names):
+        ax.plot(ep, [h["entropy"][d] for h in history], label=name)
+    ax.set(title="entropy per decision (nats)", xlabel="epoch")
+    ax.legend(fontsize=6)
+    for extra in flat[len(names) + 1:]:
+        extra.axis("off")
+    fig.tight_layout()
+    fig.savefig(path / "op_probs.png", dpi=100)
+    plt.close(fig)
+    return "op_probs.png"
+
+
+def write_gradient_report(path: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """report.md: the derived cell, its accuracies, all derivations, the final distribution, the plot."""
+    lines = [f"# tnas search: {result['strategy']} on {result['dataset']}", "",
+             f"Derived cell ({result['derive']}): `{result['genotype']}`", "",
+             "| metric | value |", "|---|---|",
+             f"| supernet valid accuracy (BN recalibrated) | {result['supernet_valid_acc']:.2f}% |",
+             f"| supernet test accuracy (inherited weights) | {result['supernet_test_acc']:.2f}% |",
+             f"| epochs / steps | {result['epochs']} / {result['steps']} |",
+             f"| search wall time | {result['wall_seconds']:.1f} s |"]
+    gt = result.get("ground_truth")
+    if gt:
+        lines += [f"| ground truth valid / test ({gt['dataset']}) | {gt['valid']:.2f}% / {gt['test']:.2f}% |"]
+    kd = result.get("kendall")
+    if kd:
+        lines += [f"| Kendall tau, {kd['cells']} cells (all / top 10%) | {kd['tau']:.3f} / {kd['tau_top10']:.3f} |"]
+    if gt:
+        lines += ["", f"Ground-truth protocol: {gt['protocol']}"]
+    lines += ["", "## Derivations", "", "| derivation | cell | supernet valid | ground-truth test |",
+              "|---|---|---|---|"]
+    for name, d in result["derivations"].items():
+        gtt = d.get("ground_truth_test")
+        lines += [f"| {name} | `{d['genotype']}` | {d['supernet_valid_acc']:.2f}% | "
+                  f"{'-' if gtt is None else f'{gtt:.2f}%'} |"]
+    ops = result["choices"][0]
+    lines += ["", "## Final distribution", "", f"| decision | entropy (nats) | {' | '.join(ops)} |",
+              "|---|---|" + "---|" * len(ops)]  # one column per op
+    for name, e, pr in zip(result["decisions"], result["final_entropy"], result["final_probs"]):
+        lines += [f"| {name} | {e:.3f} | " + " | ".join(f"{x:.3f}" for x in pr) + " |"]
+    plot = plot_op_probs(path, result, history)
+    if plot:
+        lines += ["", "## Op probability per edge over epochs", "", f"![op probabilities]({plot})"]
+    (path / "report.md").write_text("\n".join(lines) + "\n")
