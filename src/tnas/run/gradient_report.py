@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib
 import torch
 
+from tnas.run.report import summary_lines
 from tnas.run.result import _ground_truth, _kendall
 from tnas.run.rundir import RunDir
 from tnas.run.search import _fixed_batches
@@ -131,21 +132,9 @@ def plot_op_probs(path: Path, result: dict[str, Any], history: list[dict[str, An
 
 def write_gradient_report(path: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
     """report.md: the derived cell, its accuracies, all derivations, the final distribution, the plot."""
-    lines = [f"# tnas search: {result['strategy']} on {result['dataset']}", "",
-             f"Derived cell ({result['derive']}): `{result['genotype']}`", "",
-             "| metric | value |", "|---|---|",
-             f"| supernet valid accuracy (BN recalibrated) | {result['supernet_valid_acc']:.2f}% |",
-             f"| supernet test accuracy (inherited weights) | {result['supernet_test_acc']:.2f}% |",
-             f"| epochs / steps | {result['epochs']} / {result['steps']} |",
-             f"| search wall time | {result['wall_seconds']:.1f} s |"]
-    gt = result.get("ground_truth")
-    if gt:
-        lines += [f"| ground truth valid / test ({gt['dataset']}) | {gt['valid']:.2f}% / {gt['test']:.2f}% |"]
-    kd = result.get("kendall")
-    if kd:
-        lines += [f"| Kendall tau, {kd['cells']} cells (all / top 10%) | {kd['tau']:.3f} / {kd['tau_top10']:.3f} |"]
-    if gt:
-        lines += ["", f"Ground-truth protocol: {gt['protocol']}"]
+    lines = summary_lines(result, f"Derived cell ({result['derive']})", [
+        f"| epochs / steps | {result['epochs']} / {result['steps']} |",
+        f"| search wall time | {result['wall_seconds']:.1f} s |"])
     lines += ["", "## Derivations", "", "| derivation | cell | supernet valid | ground-truth test |",
               "|---|---|---|---|"]
     for name, d in result["derivations"].items():

@@ -27,7 +27,7 @@ from tnas.run.checkpoint import load_checkpoint, save_checkpoint
 from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.overrides import to_dict
 from tnas.run.rundir import RunDir, environment
-from tnas.run.search import Interrupted, Parts, _epoch_batches, _shared_path, _sigint, _StopFlag, build
+from tnas.run.search import Interrupted, Parts, epoch_stream, _shared_path, _sigint, _StopFlag, build
 from tnas.sampler.softmax import ArchParameters, categorical_entropy, tau_schedule
 from tnas.sampler.tnas import TNASSampler
 from tnas.strategy.gradient import darts_step, decoder_marginals, decoder_optimizer, gdas_step, tnas_g_step
@@ -206,13 +206,7 @@ def train(run: GradientRun, rd: RunDir, flag: _StopFlag, progress_bar: bool = Tr
                unit="step", disable=not progress_bar, leave=False, dynamic_ncols=True)
     try:
         while st.epoch < cfg.train.epochs:
-            if p.step_in_epoch == 0:  # a fresh epoch: remember where its data stream starts
-                p.epoch_data_state, p.partial = p.gens["data"].get_state(), {}
-            else:  # resumed mid-epoch: replay the data stream up to the interruption
-                p.gens["data"].set_state(p.epoch_data_state)
-            batches = _epoch_batches(p)
-            for _ in range(p.step_in_epoch):
-                next(batches)
+            batches = epoch_stream(p)
             t0 = time.perf_counter()
             while p.step_in_epoch < p.steps_per_epoch:
                 if flag.stop:

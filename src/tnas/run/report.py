@@ -57,15 +57,13 @@ def plot_scores(run: Path) -> str | None:
     return "scores.png"
 
 
-def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
-    """A short human-readable report with the found cell, its accuracies and the plots."""
-    lines = [f"# tnas search: {result['strategy']} on {result['dataset']}", "",
-             f"Found cell: `{result['genotype']}`", "",
-             "| metric | value |", "|---|---|",
+def summary_lines(result: dict[str, Any], title_cell: str, rows: list[str]) -> list[str]:
+    """Heading, found cell and the metric table shared by every search report: supernet
+    accuracies, `rows` (strategy-specific), ground truth and Kendall tau when known."""
+    lines = [f"# tnas search: {result['strategy']} on {result['dataset']}", "", f"{title_cell}: `{result['genotype']}`",
+             "", "| metric | value |", "|---|---|",
              f"| supernet valid accuracy (BN recalibrated) | {result['supernet_valid_acc']:.2f}% |",
-             f"| supernet test accuracy (inherited weights) | {result['supernet_test_acc']:.2f}% |",
-             f"| architectures evaluated in search | {result['evaluated']} |",
-             f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |"]
+             f"| supernet test accuracy (inherited weights) | {result['supernet_test_acc']:.2f}% |", *rows]
     gt = result.get("ground_truth")
     if gt:
         lines += [f"| ground truth valid / test ({gt['dataset']}) | {gt['valid']:.2f}% / {gt['test']:.2f}% |"]
@@ -74,6 +72,14 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
         lines += [f"| Kendall tau, {kd['cells']} cells (all / top 10%) | {kd['tau']:.3f} / {kd['tau_top10']:.3f} |"]
     if gt:
         lines += ["", f"Ground-truth protocol: {gt['protocol']}"]
+    return lines
+
+
+def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A short human-readable report with the found cell, its accuracies and the plots."""
+    lines = summary_lines(result, "Found cell", [
+        f"| architectures evaluated in search | {result['evaluated']} |",
+        f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |"])
     lines += ["", "## Top 5 by supernet score", ""]
     lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" for k, t in enumerate(result["top5"])]
     for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run))):

@@ -170,6 +170,23 @@ def _epoch_batches(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
                                             shuffle=True, augment=cfg.data.augment)
 
 
+def epoch_stream(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The current epoch's training batches, positioned at `parts.step_in_epoch`.
+
+    A fresh epoch remembers where its data stream starts; a run resumed mid-epoch replays the
+    stream from there up to the interruption, so it sees exactly the batches it would have seen.
+    """
+    if parts.step_in_epoch == 0:
+        parts.epoch_data_state = parts.gens["data"].get_state()
+        parts.partial = {}
+    else:
+        parts.gens["data"].set_state(parts.epoch_data_state)
+    batches = _epoch_batches(parts)
+    for _ in range(parts.step_in_epoch):
+        next(batches)
+    return batches
+
+
 def _save(parts: Parts, run: RunDir) -> None:
     if run.enabled:
         save_checkpoint(run.path / "ckpt" / "last.pt", parts.checkpoint())
@@ -193,14 +210,7 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
                             "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
 
     while st.epoch < cfg.train.epochs:
-        if parts.step_in_epoch == 0:  # a fresh epoch: remember where its data stream starts
-            parts.epoch_data_state = parts.gens["data"].get_state()
-            parts.partial = {}
-        else:  # resumed mid-epoch: replay the data stream up to the interruption
-            parts.gens["data"].set_state(parts.epoch_data_state)
-        batches = _epoch_batches(parts)
-        for _ in range(parts.step_in_epoch):
-            next(batches)
+        batches = epoch_stream(parts)
         t0 = time.perf_counter()
         done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches, valid_batch,
                            parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
