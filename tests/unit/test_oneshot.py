@@ -60,7 +60,7 @@ def test_score_and_evaluator_deterministic(parts) -> None:
 
 
 def test_constraints(parts) -> None:
-    cfg = resolve_config(None, {**TINY, "search.max_params_M": "0.008"})
+    cfg = resolve_config(None, {**TINY, "search.max_params_M": "0.008", "search.cost_C": "4", "search.cost_N": "1"})
     p = build(cfg)
     ok = _constraint(p)
     space = p.supernet.space
@@ -71,6 +71,6 @@ def test_constraints(parts) -> None:
     conv = space.encode(["nor_conv_3x3"] * 6)[None]
     assert ok(none).item() and not ok(conv).item()
     check_constraint(p)  # satisfiable: no error
-    impossible = build(resolve_config(None, {**TINY, "search.max_flops_M": "0.00001"}))
+    impossible = build(resolve_config(None, {**TINY, "search.max_flops_M": "0.00001", "search.cost_C": "4", "search.cost_N": "1"}))
     with pytest.raises(TnasError, match="No architecture meets"):
         check_constraint(impossible)

@@ -31,8 +31,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    C: int = 8  # channels of the first stage (NB201: 16)
-    N: int = 1  # cells per stage (NB201: 5)
+    C: int = 8  # channels of the first stage (NB201: 16; DARTS search: 16; ShuffleNet: 64 = SPOS widths)
+    N: int = 1  # cells per stage (NB201: 5; DARTS: normal cells per stage, 3N+2 cells; ShuffleNet: unused)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,10 @@ class SearchConfig:
     eval_batches: int = 2  # validation batches per candidate
     eval_batch_size: int = 256
     max_params_M: float | None = None  # hard constraint (the paper's dagger variant)
-    max_flops_M: float | None = None
+    max_flops_M: float | None = None  # multiply-accumulates, millions (the papers' "FLOPs")
+    cost_C: int | None = None  # network the limits are counted on; None = the family's standard
+    cost_N: int | None = None  #   stand-alone network (NB201: C=16, N=5; DARTS: 36, 6; ShuffleNet: 64)
+    cost_image_size: int | None = None  # None = the family's (NB201/DARTS 32, ShuffleNet 224)
 
 
 @dataclass(frozen=True)

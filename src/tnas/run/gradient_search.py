@@ -88,9 +88,33 @@ def _validate(cfg: RunConfig) -> None:
     if g.best_of < 0 or g.marginal_samples < 1:
         raise TnasError(f"gradient.best_of={g.best_of}, gradient.marginal_samples={g.marginal_samples}; "
                         "expected best_of >= 0 and marginal_samples >= 1.")
+    _warn_unused(cfg)
     if cfg.train.micro_batches != 1:
         raise TnasError(f"train.micro_batches={cfg.train.micro_batches}: strategy={cfg.strategy} takes whole "
                         "batches; set train.micro_batches=1 (or lower train.batch_size).")
+
+
+# one-shot options a gradient run does not read: the GA search stage and the per-step sampler
+# feedback of one-shot training (TNAS-G has its own under gradient.tnas_g)
+_UNUSED = ("train.score_every", "train.metric", "train.relative_scores", "search.budget", "search.population",
+           "search.parents", "search.mutations", "search.crossovers", "search.mutate_prob")
+
+
+def _warn_unused(cfg: RunConfig) -> None:
+    """Say which set options this strategy ignores, instead of ignoring them silently."""
+    from tnas.run.overrides import flatten, to_dict
+
+    now, default = flatten(to_dict(cfg)), flatten(to_dict(RunConfig()))
+    changed = [k for k in _UNUSED if now.get(k) != default.get(k)]
+    if changed:
+        _log.warning("strategy=%s ignores %s (one-shot training / GA search options; gradient options are "
+                     "under gradient.*)", cfg.strategy, ", ".join(f"{k}={now[k]}" for k in changed))
+    if cfg.search.max_params_M is not None or cfg.search.max_flops_M is not None:
+        raise TnasError(
+            f"strategy={cfg.strategy} cannot enforce search.max_params_M / search.max_flops_M: a gradient "
+            "search derives one cell from its distribution, it does not filter candidates. Use strategy=tnas-os "
+            "or spos for constrained searches, or drop the limits (=null)."
+        )
 
 
 def build_gradient(cfg: RunConfig) -> GradientRun:

@@ -21,7 +21,7 @@ _TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120
 def _ground_truth(parts: Parts, best: torch.Tensor) -> tuple[dict[str, Any] | None, Any]:
     """NB201 ground truth of the found cell on the matching dataset (None when not applicable)."""
     dataset = _TABLE_DATASETS.get(parts.cfg.data.name.lower())
-    if dataset is None:
+    if dataset is None or parts.supernet.space.name != "nb201":  # the table covers NB201 cells only
         return None, None
     from tnas.bench import PROTOCOL, load_nb201
 

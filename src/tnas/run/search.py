@@ -32,7 +32,7 @@ from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.uniform import UniformSampler
 from tnas.space import get_space
 from tnas.strategy.oneshot import SupernetEvaluator, TrainState, train_epoch
-from tnas.supernet.nb201 import NB201Supernet
+from tnas.supernet.registry import NetSize, arch_cost, build_supernet, final_size, get_family
 
 _log = logging.getLogger(__name__)
 
@@ -105,15 +105,15 @@ def build(cfg: RunConfig) -> Parts:
             f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
         )
     space = get_space(cfg.space)
-    if cfg.space != "nb201":
-        raise TnasError(f"`tnas search` trains NB201 supernets for now; space={cfg.space} is not supported yet. Use space=nb201.")
+    get_family(cfg.space)  # an unknown family fails before the data is loaded
     data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
                         limit=cfg.data.limit, image_size=cfg.data.image_size)
     train = data.train
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed, global RNG untouched
         torch.manual_seed(cfg.seed)
-        supernet = NB201Supernet(space, C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
-                                 in_channels=train.images.shape[1]).to(device)
+        size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
+                       in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
+        supernet = build_supernet(space, size).to(device)
     if cfg.strategy == "tnas-os":
         sampler: Any = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device)
     else:
@@ -269,31 +269,32 @@ def _fixed_batches(images: Any, batch_size: int, count: int) -> list[tuple[torch
     return out
 
 
+def cost_size(parts: Parts) -> NetSize:
+    """The network on which parameter / FLOPs limits are counted: the family's standard
+    stand-alone network (e.g. NB201 C=16, N=5 at 32x32; DARTS 36 channels, 20 cells) with the
+    dataset's classes and channels, unless search.cost_C / cost_N / cost_image_size override it."""
+    s, train = parts.cfg.search, parts.data.train
+    return final_size(parts.supernet.space, train.num_classes, int(train.images.shape[1]),
+                      C=s.cost_C, N=s.cost_N, image_size=s.cost_image_size)
+
+
 def _constraint(parts: Parts) -> Any:
-    """Hard limits on parameters / FLOPs (the paper's dagger variant), or None."""
+    """Hard limits on parameters / FLOPs (the paper's dagger variant), or None. Returns
+    ok(archs long [n, D]) -> bool [n], cached per architecture."""
     s = parts.cfg.search
     if s.max_params_M is None and s.max_flops_M is None:
         return None
-    from tnas.evaluate.cost import count_flops, count_params
-
-    train = parts.data.train
-    kw = dict(C=parts.cfg.supernet.C, N=parts.cfg.supernet.N, num_classes=train.num_classes,
-              in_channels=train.images.shape[1])
-    size = tuple(train.images.shape[2:])
+    space, size = parts.supernet.space, cost_size(parts)
     cache: dict[int, bool] = {}
-    space = parts.supernet.space
 
     def ok(archs: torch.Tensor) -> torch.Tensor:
         out = []
         for a in archs.reshape(-1, space.num_decisions):
             k = space.key(a)
             if k not in cache:
-                good = True
-                if s.max_params_M is not None:
-                    good &= count_params(a, space=space, **kw) / 1e6 <= s.max_params_M
-                if s.max_flops_M is not None:
-                    good &= count_flops(a, input_size=size, space=space, **kw) / 1e6 <= s.max_flops_M
-                cache[k] = bool(good)
+                params, flops = arch_cost(space, a, size)
+                cache[k] = ((s.max_params_M is None or params / 1e6 <= s.max_params_M)
+                            and (s.max_flops_M is None or flops / 1e6 <= s.max_flops_M))
             out.append(cache[k])
         return torch.tensor(out, dtype=torch.bool)
 
@@ -302,21 +303,41 @@ def _constraint(parts: Parts) -> Any:
 
 def check_constraint(parts: Parts) -> None:
     """Fail early (before anything is trained or written) when no architecture can meet the
-    hard limits: the cheapest-looking arch (choice 0 everywhere, 'none' in NB201) and 256
-    uniform samples are tried."""
+    hard limits: choice 0 everywhere (the cheapest in the built-in spaces: 'none' / the 3x3
+    block), the cheapest choice per decision by cost, and 256 uniform samples are tried."""
     ok = _constraint(parts)
     if ok is None:
         return
     space = parts.supernet.space
-    cands = torch.cat([torch.zeros(1, space.num_decisions, dtype=torch.long),
+    cands = torch.cat([torch.zeros(1, space.num_decisions, dtype=torch.long), _cheapest(parts),
                        space.sample_uniform(256, torch.Generator().manual_seed(0))])
     if not bool(ok(cands).any()):
-        s = parts.cfg.search
+        s, size = parts.cfg.search, cost_size(parts)
+        params, flops = (min(v) for v in zip(*(arch_cost(space, a, size) for a in cands)))
         raise TnasError(
             f"No architecture meets the constraints search.max_params_M={s.max_params_M}, "
-            f"search.max_flops_M={s.max_flops_M} for a C={parts.cfg.supernet.C}, N={parts.cfg.supernet.N} "
-            "supernet (even the cell with no operations exceeds them). Raise the limits or drop them (=null)."
+            f"search.max_flops_M={s.max_flops_M} (counted on the {space.name} network with C={size.C}, N={size.N} "
+            f"at {size.image_size}x{size.image_size}): the cheapest tried has {params / 1e6:.4g}M parameters and "
+            f"{flops / 1e6:.4g}M FLOPs. Raise the limits, drop them (=null), or count on another size "
+            "(search.cost_C / cost_N / cost_image_size)."
         )
+
+
+def _cheapest(parts: Parts) -> torch.Tensor:
+    """long [1, D]: per decision the choice that adds the fewest FLOPs (then params) to choice 0
+    elsewhere; a greedy guess at the space's cheapest architecture."""
+    space, size = parts.supernet.space, cost_size(parts)
+    base = torch.zeros(space.num_decisions, dtype=torch.long)
+    best = base.clone()
+    for d, k in enumerate(space.num_choices):
+        costs = []
+        for c in range(k):
+            a = base.clone()
+            a[d] = c
+            p, f = arch_cost(space, a, size)
+            costs.append((f, p))
+        best[d] = min(range(k), key=costs.__getitem__)
+    return best[None]
 
 
 def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True) -> Any:

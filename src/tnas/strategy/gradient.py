@@ -1,8 +1,8 @@
 """Gradient-based search steps: DARTS (first and second order), GDAS and TNAS-G (paper sec. 4.3).
 
-Each function here does one search step (one training batch, one validation batch) on an
-`NB201Supernet` and returns scalar metrics; the loop, data, checkpointing and reporting belong to
-the caller (as `tnas.strategy.oneshot` is driven by `tnas.run.search`).
+Each function here does one search step (one training batch, one validation batch) on a
+supernet of any family (`forward(x, weights [D, K])` for DARTS, `forward_hard` for GDAS/TNAS-G)
+and returns scalar metrics; the loop, data, checkpointing and reporting belong to the caller (as `tnas.strategy.oneshot` is driven by `tnas.run.search`).
 
 * DARTS (Liu et al. 2019): op weights softmax(alpha) mix every op (`forward_mixed`). First order:
   a weight step on the training batch, then an alpha step on the validation batch. Second order:
@@ -33,9 +33,7 @@ from tnas.errors import TnasError, unknown
 from tnas.sampler.softmax import ArchParameters, gumbel_softmax_st
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.vae import TransformerVAE
-from tnas.strategy.oneshot import NaNLossError, _relative
-from tnas.supernet.hard import forward_hard
-from tnas.supernet.nb201 import NB201Supernet
+from tnas.strategy.oneshot import NaNLossError, relative_score
 
 Batch = tuple[Tensor, Tensor]  # (x float [B, C, H, W], y long [B])
 _Z_MODES = ("sample", "zero")
@@ -132,7 +130,7 @@ def _check_finite(params: list[Tensor], what: str) -> None:
 
 
 # ---- DARTS --------------------------------------------------------------------------------
-def darts_step(supernet: NB201Supernet, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
+def darts_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
                a_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *, order: int = 1,
                grad_clip: float = 5.0, xi: float | None = None, fd_eps: float = 0.01) -> dict[str, float]:
     """One DARTS step: alpha on `valid_batch`, weights on `train_batch` (mixed-op forward).
@@ -189,7 +187,7 @@ def _virtual_step(params: list[Tensor], grads: tuple[Tensor | None, ...], w_opt:
             p.sub_(xi * d)
 
 
-def _darts_alpha_step_2nd(supernet: NB201Supernet, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
+def _darts_alpha_step_2nd(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
                           a_opt: torch.optim.Optimizer, train: Batch, valid: Batch, xi: float,
                           fd_eps: float = 0.01) -> dict[str, float]:
     """alpha step with grad = dL_val(w', a)/da - xi * H v, w' = w - xi * dL_tr(w, a)/dw (one virtual
@@ -219,7 +217,7 @@ def _darts_alpha_step_2nd(supernet: NB201Supernet, alpha: ArchParameters, w_opt:
     return {"valid_loss": loss.item(), "valid_acc": _acc(logits, yv)}
 
 
-def _mixed_hvp(supernet: NB201Supernet, alpha: ArchParameters, params: list[Tensor], w: list[Tensor],
+def _mixed_hvp(supernet: nn.Module, alpha: ArchParameters, params: list[Tensor], w: list[Tensor],
                v: list[Tensor], train: Batch, fd_eps: float) -> Tensor:
     """d/da <dL_tr(w, a)/dw, v>, float [D, K]: central differences of dL_tr/da at w +- r v with
     r = fd_eps / ||v|| (DARTS), or exactly by double backpropagation when fd_eps == 0.
@@ -245,7 +243,7 @@ def _mixed_hvp(supernet: NB201Supernet, alpha: ArchParameters, params: list[Tens
 
 
 # ---- GDAS ---------------------------------------------------------------------------------
-def gdas_step(supernet: NB201Supernet, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
+def gdas_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
               a_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *,
               generator: torch.Generator, tau: float, grad_clip: float = 5.0) -> dict[str, float]:
     """One GDAS step: weights on a sampled path (train batch), then alpha on another (valid batch).
@@ -259,11 +257,11 @@ def gdas_step(supernet: NB201Supernet, alpha: ArchParameters, w_opt: torch.optim
     _check_finite(alpha.parameters(), "architecture parameters alpha")
     supernet.train()
     w = alpha.weights(generator, "gdas", tau).detach()
-    loss, acc = _weight_step(supernet, w_opt, lambda x: forward_hard(supernet, x, w), train_batch, grad_clip)
+    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip)
     x, y = valid_batch
     a_opt.zero_grad(set_to_none=True)
     with _frozen(supernet):
-        logits = forward_hard(supernet, x, alpha.weights(generator, "gdas", tau))
+        logits = supernet.forward_hard(x, alpha.weights(generator, "gdas", tau))
         vloss = _loss(logits, y, "validation")
         _backward_if_connected(vloss)
     a_opt.step()
@@ -297,7 +295,7 @@ def decoder_marginals(vae: TransformerVAE, n: int, generator: torch.Generator) -
     return torch.softmax(vae.decode(z), dim=-1).mean(0).cpu()
 
 
-def tnas_g_step(supernet: NB201Supernet, sampler: TNASSampler, w_opt: torch.optim.Optimizer,
+def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Optimizer,
                 d_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *, generator: torch.Generator,
                 tau: float, step: int, cfg: TNASGConfig, baseline: dict[str, float] | None = None,
                 grad_clip: float = 5.0) -> dict[str, Any]:
@@ -322,13 +320,13 @@ def tnas_g_step(supernet: NB201Supernet, sampler: TNASSampler, w_opt: torch.opti
     supernet.train()
     w_soft = gumbel_softmax_st(decoder_logits(vae, generator, cfg.z), tau, generator)
     w = w_soft.detach()
-    loss, acc = _weight_step(supernet, w_opt, lambda x: forward_hard(supernet, x, w), train_batch, grad_clip)
+    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip)
     if not cfg.same_arch:
         w_soft = gumbel_softmax_st(decoder_logits(vae, generator, cfg.z), tau, generator)
     x, y = valid_batch
     d_opt.zero_grad(set_to_none=True)
     with _frozen(supernet):
-        logits = forward_hard(supernet, x, w_soft)
+        logits = supernet.forward_hard(x, w_soft)
         vloss = _loss(logits, y, "validation")
         _backward_if_connected(vloss)
     d_opt.step()
@@ -336,7 +334,7 @@ def tnas_g_step(supernet: NB201Supernet, sampler: TNASSampler, w_opt: torch.opti
     arch = w_soft.detach().argmax(-1).cpu()
     vacc = _acc(logits, y)
     score = vacc if cfg.metric == "accuracy" else -vloss.item()
-    sampler.observe(arch[None], torch.tensor([_relative(score, baseline, cfg.baseline_decay)]))
+    sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, cfg.baseline_decay)]))
     refit = None
     if cfg.refit_every and (step + 1) % cfg.refit_every == 0:
         refit = sampler.step()

@@ -113,7 +113,7 @@ def train_epoch(
         score = math.nan
         if score_every > 0 and int(progress["i"]) % score_every == 0:
             score = score_batch(supernet, arch, *valid_batch(), metric)
-            sampler.observe(arch[None], torch.tensor([_relative(score, baseline, baseline_decay)]))
+            sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, baseline_decay)]))
             progress["score"] += score
             progress["n_score"] += 1
         progress["loss"] += loss.item()
@@ -148,7 +148,7 @@ def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, m
     return loss_sum, 100.0 * correct / max(seen, 1)
 
 
-def _relative(score: float, baseline: dict[str, float] | None, decay: float) -> float:
+def relative_score(score: float, baseline: dict[str, float] | None, decay: float) -> float:
     """score minus the EMA of earlier scores (the EMA then absorbs `score`); raw when disabled."""
     if baseline is None:
         return score

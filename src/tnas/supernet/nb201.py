@@ -223,6 +223,13 @@ class NB201Supernet(_NB201Macro):
             nodes.append(acc)
         return nodes[-1]
 
+    def forward_hard(self, x: Tensor, weights: Tensor) -> Tensor:
+        """The sampled path of one-hot `weights` float [D, K] with straight-through gradients
+        (GDAS / TNAS-G); see `tnas.supernet.hard.forward_hard`."""
+        from tnas.supernet.hard import forward_hard
+
+        return forward_hard(self, x, weights)
+
     def extract(self, arch: Tensor) -> "NB201Network":
         """The stand-alone network of `arch` with this supernet's (inherited) weights and BN stats."""
         net = NB201Network(
