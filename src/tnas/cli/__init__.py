@@ -17,7 +17,7 @@ from tnas import __version__
 from tnas.errors import TnasError
 
 # Subcommand modules, in the order `tnas --help` lists them.
-COMMANDS: tuple[str, ...] = ("search", "query", "table", "bench", "data")
+COMMANDS: tuple[str, ...] = ("search", "train", "query", "table", "bench", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

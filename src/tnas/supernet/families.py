@@ -39,3 +39,6 @@ def _nb201_cost(space: SearchSpace, arch: Tensor, size: NetSize) -> tuple[int, i
 
 # NB201's stand-alone network (and its table's costs): C=16, N=5 on 32x32 images
 register_family("nb201", Family(_nb201_supernet, _nb201_network, _nb201_cost, {"C": 16, "N": 5, "image_size": 32}))
+
+# the DARTS cell space and the ShuffleNet SPOS space register themselves in their own modules
+from tnas.supernet import darts_family as _darts, shufflenet_family as _shufflenet  # noqa: E402,F401

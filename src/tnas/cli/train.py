@@ -1,0 +1,172 @@
+"""`tnas train GENOTYPE [--space S] [PRESET] [key=value ...]`: train a found architecture from scratch."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from tnas.errors import TnasError
+
+EPILOG = """\
+examples:
+  tnas train '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+      (the default preset train-quick: NB201 C=8 N=1 on scikit-learn's digits, under 30 s on a CPU)
+  tnas train runs/20261128-101500-nb201-tnas-os-s0/result.json optim.epochs=20
+      (the genotype a search wrote to result.json)
+  tnas train GENOTYPE train-nb201-cifar10 seed=1
+  tnas train "Genotype(normal=[('sep_conv_3x3', 0), ...], ...)" --space darts train-darts-cifar10
+  tnas train GENOTYPE --space shufflenet train-spos-imagenet data.root=/data/imagenet
+  torchrun --nproc_per_node=8 -m tnas train GENOTYPE --space shufflenet train-spos-imagenet data.root=/data/imagenet
+  tnas train --resume runs/20261128-120000-nb201-train-s0
+  tnas train --list-presets
+  tnas train GENOTYPE train-darts-cifar10 --show-config
+
+keys (key=value): space seed device out eval_every; data.{name,root,image_size,limit,split,split_seed,
+augment,stream,workers}; net.{C,N}; optim.{lr,momentum,nesterov,weight_decay,epochs,batch_size,
+eval_batch_size,schedule,warmup_epochs}; reg.{cutout,drop_path_prob,auxiliary,auxiliary_weight,
+label_smoothing,grad_clip}. `--show-config` prints every value.
+"""
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Options may sit between the positional arguments (`tnas train GENOTYPE --space darts PRESET
+    key=value`): plain argparse stops collecting a '*' positional at the first option."""
+
+    _mixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._mixing:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._mixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a found architecture from scratch (final accuracy, params, FLOPs)",
+        description=(
+            "Train the stand-alone network of one architecture (GENOTYPE, in the space's notation: NB201's "
+            "|op~0|+|...| string, DARTS's Genotype(normal=[...], ...), ShuffleNet's list of 20 block choices; or "
+            "a result.json / text file holding it) from scratch and report its test accuracy, parameters and "
+            "FLOPs (multiply-accumulates) in result.json. Presets follow the published recipes: "
+            "train-darts-cifar10 (600 epochs, cutout, drop path, auxiliary head), train-spos-imagenet (label "
+            "smoothing, linear decay, streamed image folder), train-nb201-cifar10 (200 epochs); the default "
+            "train-quick trains on digits in seconds. Under torchrun the network runs data-parallel (DDP). "
+            "Ctrl-C writes a checkpoint; --resume continues it to the same result."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("args", nargs="*", metavar="GENOTYPE [PRESET] [key=value]",
+                   help="the architecture (first), then an optional preset name or YAML file, then overrides")
+    p.add_argument("--space", help="search space of GENOTYPE: nb201, darts, shufflenet (default: the preset's)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--list-presets", action="store_true", help="list the built-in training presets and exit")
+    p.add_argument("--show-config", action="store_true", help="print the resolved config as YAML and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    p.__class__ = _IntermixedParser  # the subparsers action builds plain ArgumentParsers
+
+
+def read_genotype(text: str) -> str:
+    """The genotype itself, or read from a file: result.json's "genotype", else the file's text."""
+    path = Path(text)
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long genotype is no valid file name
+        is_file = False
+    if is_file:
+        if path.suffix == ".json":
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as e:
+                raise TnasError(f"{path} is not valid JSON ({e}); pass the genotype string or a result.json.") from None
+            if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
+                raise TnasError(f"{path} has no \"genotype\" entry; pass a result.json written by tnas search.")
+            return data["genotype"]
+        return path.read_text().strip()
+    return text
+
+
+def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
+    """(genotype, preset, overrides): the genotype is always first (DARTS genotypes contain '=')."""
+    genotype, rest = items[0], items[1:]
+    preset, overrides = None, []
+    for i, item in enumerate(rest):
+        if "=" in item:
+            overrides.append(item)
+        elif i == 0:
+            preset = item
+        else:
+            raise TnasError(f"Unexpected argument '{item}': give the genotype first, then at most one preset, then "
+                            "key=value overrides, e.g. `tnas train GENOTYPE train-quick optim.epochs=3`.")
+    return genotype, preset, overrides
+
+
+def _config(args: argparse.Namespace):
+    from tnas.run.overrides import parse_override_args
+    from tnas.space import get_space
+    from tnas.train.config import resolve_train_config
+
+    if not args.args:
+        if not args.show_config:
+            raise TnasError("No architecture given: `tnas train GENOTYPE [--space nb201|darts|shufflenet] [PRESET] "
+                            "[key=value ...]`; see `tnas train --help` for examples.")
+        genotype, preset, overrides = "", None, []
+    else:
+        genotype, preset, overrides = _split_args(args.args)
+    cfg = resolve_train_config(preset, parse_override_args(overrides))
+    # set directly, not parsed as YAML: genotypes start with '|' or hold ': '
+    cfg = dataclasses.replace(cfg, genotype=read_genotype(genotype), space=args.space or cfg.space)
+    if not args.show_config:
+        get_space(cfg.space)  # an unknown --space names the known ones
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from tnas.run.overrides import to_dict
+    from tnas.train.config import list_train_presets
+
+    if args.list_presets:
+        print("\n".join(list_train_presets()))
+        return 0
+    if args.resume:
+        if args.args or args.space:
+            raise TnasError("--resume takes the run directory only; its saved config is used (no genotype, --space, "
+                            "preset or overrides).")
+        cfg = None
+    else:
+        cfg = _config(args)
+        if args.show_config:
+            print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+            return 0
+    from tnas.train.run import (  # heavy imports only when a run starts
+        TrainInterrupted,
+        run_train,
+    )
+
+    try:
+        result, path = run_train(cfg, resume=args.resume, progress_bar=not args.no_progress and sys.stderr.isatty())
+    except TrainInterrupted as e:
+        print(f"tnas: {e}", file=sys.stderr)
+        return 130
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
+    top5 = f", top-5 {result['test_top5']:.2f}%" if "test_top5" in result else ""
+    flops = "n/a" if result["flops_M"] is None else f"{result['flops_M']:.2f} M"
+    print(f"architecture: {result['genotype']}")
+    print(f"test accuracy: top-1 {result['test_acc']:.2f}%{top5} after {result['epochs']} epochs "
+          f"(best {result['best_test_acc']:.2f}% at epoch {result['best_epoch']}; {result['dataset']}, "
+          f"{result['protocol']})")
+    print(f"parameters: {result['params_M']:.4f} M   FLOPs: {flops}   wall time: {result['wall_seconds']:.1f} s")
+    print(f"run directory: {path}  (report.md, result.json)")
+    return 0

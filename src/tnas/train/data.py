@@ -1,0 +1,159 @@
+"""Training data for `tnas train`: in-memory datasets (batched tensor augmentation + cutout).
+
+Every epoch's batches are a pure function of (seed, epoch): the epoch's generator is derived from
+both, so a run resumed at step k of an epoch regenerates that epoch and skips its first k batches
+(no data-generator state in the checkpoint). Under torchrun every rank builds the same global
+batch and keeps its own contiguous slice; evaluation shards the test set by rank.
+
+ImageNet-sized folders stream from disk instead (`tnas.train.stream`), behind the same
+`BatchSource` interface.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tnas.data import DataSplits, ImageSet, load_dataset
+from tnas.errors import TnasError
+from tnas.run.dist import DistInfo
+from tnas.train.config import TrainRunConfig
+
+_log = logging.getLogger(__name__)
+
+Batch = tuple[Tensor, Tensor]  # x float [B, C, H, W] normalised, y long [B]
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (numpy SeedSequence): independent streams per (seed, epoch, ...)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def cutout(x: Tensor, length: int, generator: torch.Generator) -> Tensor:
+    """Cutout (DeVries & Taylor 2017) for a whole batch: zero one length x length square per image.
+
+    The square's centre is uniform over the image and it is clipped at the borders (as the DARTS
+    code); zero is the dataset mean after normalisation.
+
+    Args:
+        x: float [B, C, H, W], normalised images.
+        length: side of the square in pixels; 0 returns x unchanged.
+        generator: source of the 2B centre coordinates (drawn on the CPU).
+
+    Returns:
+        float [B, C, H, W] on x's device.
+    """
+    if length <= 0:
+        return x
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=generator).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator).to(x.device)
+    return x * (1 - square_mask(cy, cx, length, h, w)[:, None].to(x.dtype))
+
+
+def square_mask(cy: Tensor, cx: Tensor, length: int, h: int, w: int) -> Tensor:
+    """bool [B, H, W]: True inside the square of side `length` starting at (c - length // 2)."""
+    rows = torch.arange(h, device=cy.device)
+    cols = torch.arange(w, device=cx.device)
+    y0, x0 = (cy - length // 2)[:, None], (cx - length // 2)[:, None]
+    in_r = (rows >= y0) & (rows < y0 + length)  # [B, H]
+    in_c = (cols >= x0) & (cols < x0 + length)  # [B, W]
+    return in_r[:, :, None] & in_c[:, None, :]
+
+
+@dataclass
+class DataInfo:
+    """What the network and the result need to know about the data."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    train_images: int
+    test_images: int
+    record: dict[str, Any] = field(default_factory=dict)  # JSON-able: dataset, protocol, sizes, source
+
+
+class BatchSource(Protocol):
+    info: DataInfo
+    steps_per_epoch: int
+
+    def train_batches(self, epoch: int, start: int) -> Iterator[Batch]:
+        """This rank's training batches of `epoch` from step `start` on (augmented, normalised)."""
+
+    def eval_batches(self) -> Iterator[Batch]:
+        """This rank's shard of the evaluation set, in a fixed order, unaugmented."""
+
+
+def _merge(a: ImageSet, b: ImageSet, name: str) -> ImageSet:
+    return replace(a, images=torch.cat([a.images, b.images]), labels=torch.cat([a.labels, b.labels]),
+                   index=None, name=name)
+
+
+def protocol_sets(splits: DataSplits, split: str) -> tuple[ImageSet, ImageSet, str]:
+    """(train set, evaluation set, description) for `data.split`.
+
+    'test' is the standard protocol: train on every image of the training pool and evaluate on the
+    whole held-out pool (CIFAR-10: 50k train / 10k test; CIFAR-100 and image folders: train / all
+    of test or val; digits: the 50 % train half / the other half). 'valid' trains on the search's
+    train split and evaluates on its validation split (tuning without touching the test set).
+    """
+    if split == "valid":
+        return splits.train, splits.valid, "train split -> valid split"
+    name = splits.split_info.get("dataset", "data")
+    if splits.split_info.get("protocol") == "holdout-train":  # valid was carved out of the train pool
+        return _merge(splits.train, splits.valid, f"{name}/train+valid"), splits.test, "train pool -> test pool"
+    return splits.train, _merge(splits.valid, splits.test, f"{name}/test"), "train pool -> held-out pool"
+
+
+class InMemorySource:
+    """Batches from an in-memory dataset (`tnas.data.load_dataset`), on the device."""
+
+    def __init__(self, cfg: TrainRunConfig, device: torch.device, dist: DistInfo) -> None:
+        d = cfg.data
+        splits = load_dataset(d.name, d.root, device=device, split_seed=d.split_seed, limit=d.limit,
+                              image_size=d.image_size)
+        self.train, self.test, how = protocol_sets(splits, d.split)
+        self.cfg, self.dist = cfg, dist
+        self.global_batch = cfg.optim.batch_size
+        if self.global_batch % dist.world:
+            raise TnasError(f"optim.batch_size={self.global_batch} must be divisible by the {dist.world} torchrun "
+                            "processes: each rank trains on an equal slice of the global batch.")
+        if len(self.train) < self.global_batch:
+            raise TnasError(f"The training set has {len(self.train)} images, fewer than optim.batch_size="
+                            f"{self.global_batch}. Lower optim.batch_size or raise data.limit.")
+        self.steps_per_epoch = len(self.train) // self.global_batch
+        c, h, _ = self.train.shape
+        record = {**splits.split_info, "split": d.split, "protocol_used": how,
+                  "train_images": len(self.train), "test_images": len(self.test)}
+        self.info = DataInfo(self.train.num_classes, c, h, len(self.train), len(self.test), record)
+
+    def train_batches(self, epoch: int, start: int) -> Iterator[Batch]:
+        g = torch.Generator().manual_seed(derive_seed(self.cfg.seed, epoch, 1))
+        local = self.global_batch // self.dist.world
+        lo = self.dist.rank * local
+        batches = self.train.batches(self.global_batch, generator=g, shuffle=True, augment=self.cfg.data.augment)
+        for i, (x, y) in enumerate(batches):
+            x = cutout(x, self.cfg.reg.cutout, g)  # drawn for skipped batches too: the stream stays aligned
+            if i >= start:
+                yield x[lo : lo + local], y[lo : lo + local]
+
+    def eval_batches(self) -> Iterator[Batch]:
+        shard = self.test.subset(torch.arange(self.dist.rank, len(self.test), self.dist.world))
+        if len(shard) == 0:
+            return iter(())
+        return shard.batches(self.cfg.optim.eval_batch_size, generator=torch.Generator(), shuffle=False,
+                             augment=False, drop_last=False)
+
+
+def make_source(cfg: TrainRunConfig, device: torch.device, dist: DistInfo) -> BatchSource:
+    """The in-memory source, or the streaming one for `data.stream=true` image folders."""
+    if cfg.data.stream:
+        from tnas.train.stream import StreamSource
+
+        return StreamSource(cfg, device, dist)
+    return InMemorySource(cfg, device, dist)

@@ -1,0 +1,112 @@
+"""The end of `tnas train`: result.json (accuracy, params, FLOPs, wall time), report.md, curves.png."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+from tnas.run.rundir import RunDir
+from tnas.supernet.registry import get_family
+
+_log = logging.getLogger(__name__)
+
+
+def network_cost(tr: Any) -> tuple[int, int | None]:
+    """(parameters, FLOPs as multiply-accumulates) of the trained network, by the family's counter
+    at the trained size and image size; without a counter, the module's parameters and no FLOPs."""
+    cost = get_family(tr.space.name).cost
+    if cost is None:
+        return sum(p.numel() for p in tr.model.parameters()), None
+    params, flops = cost(tr.space, tr.arch, tr.size)
+    return int(params), int(flops)
+
+
+def build_result(tr: Any) -> dict[str, Any]:
+    """The result of a finished run (every number from the per-epoch history or the network)."""
+    cfg, st, info = tr.cfg, tr.state, tr.source.info
+    evals = [h for h in st.history if "test_acc" in h]
+    last = evals[-1]
+    best = max(evals, key=lambda h: h["test_acc"])  # first of equals: the earliest epoch
+    params, flops = network_cost(tr)
+    s = tr.size
+    result: dict[str, Any] = {
+        "genotype": tr.space.to_genotype(tr.arch), "arch": tr.arch.tolist(), "space": tr.space.name,
+        "dataset": cfg.data.name, "split": cfg.data.split, "protocol": info.record.get("protocol_used"),
+        "train_images": info.train_images, "test_images": last["test_images"],
+        "test_acc": last["test_acc"], "test_loss": last["test_loss"],
+        "best_test_acc": best["test_acc"], "best_epoch": best["epoch"], "epochs": st.epoch,
+        "params": params, "flops": flops, "params_M": params / 1e6, "flops_M": None if flops is None else flops / 1e6,
+        "module_params": sum(p.numel() for p in tr.model.parameters()),  # incl. an auxiliary head
+        "net": {"C": s.C, "N": s.N, "num_classes": s.num_classes, "in_channels": s.in_channels,
+                "image_size": s.image_size},
+        "world_size": tr.dist.world, "device": str(tr.device), "wall_seconds": st.seconds,
+    }
+    if "test_top5" in last:
+        result["test_top5"] = last["test_top5"]
+    return result
+
+
+def plot_curves(run: Path, history: list[dict[str, Any]]) -> str | None:
+    """Loss, accuracy and learning rate per epoch -> curves.png."""
+    if not history:
+        return None
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
+    ax[0].plot(ep, [h["loss"] for h in history], marker="o", label="train")
+    tested = [h for h in history if "test_loss" in h]
+    ax[0].plot([h["epoch"] for h in tested], [h["test_loss"] for h in tested], marker="s", label="test")
+    ax[0].set(title="loss", xlabel="epoch")
+    ax[0].legend()
+    ax[1].plot(ep, [h["train_acc"] for h in history], marker="o", label="train (augmented)")
+    ax[1].plot([h["epoch"] for h in tested], [h["test_acc"] for h in tested], marker="s", label="test top-1")
+    ax[1].set(title="accuracy (%)", xlabel="epoch")
+    ax[1].legend()
+    ax[2].plot(ep, [h["lr"] for h in history], marker="o")
+    ax[2].set(title="learning rate (end of epoch)", xlabel="epoch")
+    fig.tight_layout()
+    fig.savefig(run / "curves.png", dpi=110)
+    plt.close(fig)
+    return "curves.png"
+
+
+def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """report.md: the architecture, its accuracy and cost, and the training curves."""
+    top5 = f" / top-5 {result['test_top5']:.2f}%" if "test_top5" in result else ""
+    flops = "n/a (no counter)" if result["flops"] is None else f"{result['flops_M']:.2f} M"
+    n = result["net"]
+    lines = [f"# tnas train: {result['space']} on {result['dataset']}", "", f"Architecture: `{result['genotype']}`", "",
+             "| metric | value |", "|---|---|",
+             f"| final test accuracy | top-1 {result['test_acc']:.2f}%{top5} |",
+             f"| best test accuracy (epoch) | {result['best_test_acc']:.2f}% ({result['best_epoch']}) |",
+             f"| protocol | {result['protocol']} ({result['train_images']} train / {result['test_images']} test images) |",
+             f"| parameters | {result['params_M']:.4f} M |", f"| FLOPs (multiply-accumulates) | {flops} |",
+             f"| network | C={n['C']}, N={n['N']}, {n['image_size']}x{n['image_size']} input |",
+             f"| epochs | {result['epochs']} |", f"| processes | {result['world_size']} on {result['device']} |",
+             f"| wall time | {result['wall_seconds']:.1f} s |"]
+    name = plot_curves(run, history)
+    if name:
+        lines += ["", "## Training", "", f"![Training curves]({name})"]
+    (run / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def finish(tr: Any, run: RunDir) -> dict[str, Any]:
+    """result.json + report.md (rank 0) for a run whose epochs are all done; marks it done."""
+    result = build_result(tr)
+    run.write_result(result)
+    if run.enabled:
+        write_report(run.path, result, tr.state.history)
+    if not tr.state.done:
+        tr.state.done = True
+        if run.enabled:
+            from tnas.run.checkpoint import save_checkpoint
+
+            save_checkpoint(run.path / "ckpt" / "last.pt", tr.checkpoint())
+    _log.info("test accuracy %.2f%% (best %.2f%% at epoch %d); %.3f M params, %s M FLOPs; run directory %s",
+              result["test_acc"], result["best_test_acc"], result["best_epoch"], result["params_M"],
+              "n/a" if result["flops_M"] is None else f"{result['flops_M']:.2f}", run.path)
+    return result

@@ -1,0 +1,288 @@
+"""`tnas train`: train a found architecture from scratch, checkpoint, resume, report.
+
+One checkpoint dict holds the network, the optimizer, the global RNG (drop path draws from it),
+the epoch / step counters, the interrupted epoch's running sums and the per-epoch history. It is
+written atomically after every epoch and on Ctrl-C (at a step boundary), so `--resume RUN_DIR`
+ends with the same result.json as an uninterrupted run (tests/integration/test_train.py). Data
+order and augmentation are pure functions of (seed, epoch), see `tnas.train.data`.
+
+Under torchrun the network is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA):
+a stand-alone network uses every weight, so DDP's bucketed all-reduce applies unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from tnas import __version__
+from tnas.errors import TnasError
+from tnas.run.checkpoint import load_checkpoint, save_checkpoint
+from tnas.run.dist import DistInfo, device_for, init_distributed
+from tnas.run.overrides import to_dict
+from tnas.run.rundir import RunDir, environment
+from tnas.run.search import Interrupted, _sigint, _StopFlag, resolve_device
+from tnas.space import SearchSpace, get_space
+from tnas.supernet.registry import NetSize, final_size, get_family
+from tnas.train.config import TrainRunConfig, check_config, train_config_from_dict
+from tnas.train.data import BatchSource, derive_seed, make_source
+from tnas.train.loop import drop_path_at, evaluate, new_sums, set_drop_path, train_steps
+
+_log = logging.getLogger(__name__)
+
+
+class TrainInterrupted(Interrupted):
+    """Ctrl-C during `tnas train`; the checkpoint is written (the message names the resume command)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.args = (f"interrupted; checkpoint saved. Resume with: tnas train --resume {path}",)
+
+
+@dataclasses.dataclass
+class TrainState:
+    epoch: int = 0  # finished epochs
+    step: int = 0  # finished optimizer steps (all epochs)
+    step_in_epoch: int = 0  # > 0 only in a checkpoint written by Ctrl-C mid-epoch
+    sums: dict[str, float] = dataclasses.field(default_factory=new_sums)
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0  # training + evaluation time over all sessions of the run
+    done: bool = False
+
+
+@dataclasses.dataclass
+class Trainer:
+    """The stateful parts of a training run."""
+
+    cfg: TrainRunConfig
+    device: torch.device
+    dist: DistInfo
+    space: SearchSpace
+    arch: torch.Tensor  # long [D]
+    size: NetSize
+    model: nn.Module  # the bare network (checkpointed, evaluated)
+    wrapped: nn.Module  # DDP-wrapped under torchrun, else the same module
+    optimizer: torch.optim.Optimizer
+    source: BatchSource
+    state: TrainState = dataclasses.field(default_factory=TrainState)
+
+    def checkpoint(self) -> dict[str, Any]:
+        rng = {"cpu": torch.get_rng_state()}
+        if isinstance(getattr(self.model, "generator", None), torch.Generator):
+            rng["model"] = self.model.generator.get_state()
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"tnas_version": __version__, "kind": "train", "config": to_dict(self.cfg),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": rng, "state": dataclasses.asdict(self.state)}
+
+    def restore(self, ck: dict[str, Any]) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["rng"]["cpu"])
+        if "model" in ck["rng"]:
+            self.model.generator.set_state(ck["rng"]["model"])
+        if self.device.type == "cuda" and "cuda" in ck["rng"]:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"], self.device)
+        self.state = TrainState(**ck["state"])
+
+
+def parse_genotype(space: SearchSpace, genotype: str) -> torch.Tensor:
+    """The architecture long [D] of a genotype string; a blank one is a clear error."""
+    if not genotype.strip():
+        raise TnasError(f"No architecture given. Pass the genotype in space '{space.name}''s notation as the first "
+                        f"argument, e.g. the one a search printed or wrote to result.json: `tnas train GENOTYPE "
+                        f"--space {space.name}`.")
+    arch = space.from_genotype(genotype)
+    space.validate(arch)
+    return arch
+
+
+def build_network(cfg: TrainRunConfig, space: SearchSpace, arch: torch.Tensor, size: NetSize) -> nn.Module:
+    """The family's stand-alone network of `arch` at `size` (options: the auxiliary head)."""
+    family = get_family(space.name)
+    if family.network is None:
+        raise TnasError(f"Space '{space.name}' registers no stand-alone network builder, so its architectures cannot "
+                        "be trained. Register the family with network=... (see tnas.supernet.registry).")
+    model = family.network(space, arch, size, {"auxiliary": cfg.reg.auxiliary})
+    if cfg.reg.drop_path_prob > 0:
+        set_drop_path(model, cfg.reg.drop_path_prob)  # fails early (nothing trained) without drop path
+    return model
+
+
+def build(cfg: TrainRunConfig) -> Trainer:
+    """Data, network and optimizer for `cfg` (global RNG must be seeded by the caller)."""
+    check_config(cfg)
+    device = resolve_device(cfg.device)
+    info = init_distributed(device)
+    device = device_for(device, info)
+    space = get_space(cfg.space)
+    arch = parse_genotype(space, cfg.genotype)
+    get_family(space.name)  # unknown family: fail before loading data
+    source = make_source(cfg, device, info)
+    d = source.info
+    size = final_size(space, d.num_classes, d.in_channels, C=cfg.net.C, N=cfg.net.N, image_size=d.image_size)
+    model = build_network(cfg, space, arch, size).to(device)
+    if hasattr(model, "generator"):  # drop-path masks from the run's own generator (DARTS networks)
+        model.generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, 5))
+    o = cfg.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                                nesterov=o.nesterov and o.momentum > 0)
+    wrapped = model
+    if info.world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    return Trainer(cfg, device, info, space, arch, size, model, wrapped, optimizer, source)
+
+
+def _all_sum(t: torch.Tensor, tr: Trainer) -> torch.Tensor:
+    import torch.distributed as dist
+
+    if tr.dist.world == 1:
+        return t
+    backend_dev = tr.device if tr.device.type == "cuda" else torch.device("cpu")
+    out = t.to(backend_dev)
+    dist.all_reduce(out)
+    return out.cpu()
+
+
+def _stopper(tr: Trainer, flag: _StopFlag) -> Any:
+    """should_stop(): the Ctrl-C flag, agreed over all ranks (any rank stopping stops all at the same step)."""
+    if tr.dist.world == 1:
+        return lambda: flag.stop
+    return lambda: bool(_all_sum(torch.tensor([float(flag.stop)]), tr)[0] > 0)
+
+
+def _evaluate(tr: Trainer) -> dict[str, Any]:
+    if tr.dist.world > 1:  # every rank evaluates with rank 0's BN statistics
+        import torch.distributed as dist
+
+        for b in tr.model.buffers():
+            dist.broadcast(b, 0)
+    return evaluate(tr.model, tr.source.eval_batches(), tr.source.info.num_classes,
+                    reduce=(lambda t: _all_sum(t, tr)) if tr.dist.world > 1 else None)
+
+
+def _save(tr: Trainer, run: RunDir) -> None:
+    if run.enabled:
+        save_checkpoint(run.path / "ckpt" / "last.pt", tr.checkpoint())
+
+
+def _epoch(tr: Trainer, run: RunDir, flag: _StopFlag, progress_bar: bool) -> None:
+    """One (possibly resumed) epoch: train, evaluate when due, log, checkpoint."""
+    cfg, st, steps = tr.cfg, tr.state, tr.source.steps_per_epoch
+    epochs = cfg.optim.epochs
+    set_drop_path(tr.model, drop_path_at(st.epoch, epochs, cfg.reg.drop_path_prob))
+    bar = tqdm(total=steps, initial=int(st.sums["i"]), desc=f"epoch {st.epoch + 1}/{epochs}", unit="step",
+               disable=not progress_bar, leave=False, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    done = train_steps(tr.wrapped, tr.optimizer, tr.source.train_batches(st.epoch, int(st.sums["i"])), st.sums,
+                       optim=cfg.optim, reg=cfg.reg, first_step=st.epoch * steps, total_steps=epochs * steps,
+                       steps=steps, should_stop=_stopper(tr, flag),
+                       on_step=lambda m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.3f}")))
+    bar.close()
+    st.step = st.epoch * steps + int(st.sums["i"])
+    if not done:
+        st.step_in_epoch = int(st.sums["i"])
+        st.seconds += time.perf_counter() - t0
+        _save(tr, run)
+        raise TrainInterrupted(run.path)
+    sums = _all_sum(torch.tensor([st.sums["loss"], st.sums["correct"], st.sums["seen"]], dtype=torch.float64), tr)
+    record: dict[str, Any] = {"phase": "train", "epoch": st.epoch + 1, "step": st.step,
+                              "lr": tr.optimizer.param_groups[0]["lr"],
+                              "loss": float(sums[0]) / tr.dist.world / steps,
+                              "train_acc": 100.0 * float(sums[1]) / max(1.0, float(sums[2])),
+                              "drop_path_prob": getattr(tr.model, "drop_path_prob", 0.0)}
+    if (st.epoch + 1) % cfg.eval_every == 0 or st.epoch + 1 == epochs:
+        record.update(_evaluate(tr))
+    st.seconds += time.perf_counter() - t0
+    record["seconds"] = time.perf_counter() - t0
+    st.history.append(record)
+    st.epoch, st.step_in_epoch, st.sums = st.epoch + 1, 0, new_sums()
+    run.log_metrics(record)
+    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  test acc %s  lr %.4g  %5.1fs", st.epoch, epochs,
+              record["loss"], record["train_acc"],
+              f"{record['test_acc']:6.2f}%" if "test_acc" in record else "   -   ", record["lr"], record["seconds"])
+    _save(tr, run)
+
+
+def _shared_path(tr: Trainer) -> Path:
+    """Rank 0 names the new run directory; the other ranks learn it (they never write to it)."""
+    path = [str(RunDir.new_path(tr.cfg.out, tr.cfg.space, "train", tr.cfg.seed)) if tr.dist.is_main else None]
+    if tr.dist.world > 1:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(path, src=0)
+    return Path(path[0])
+
+
+def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainRunConfig, dict[str, Any] | None]:
+    if resume is None:
+        if cfg is None:
+            raise TnasError("run_train needs a config (resolve_train_config(...)) or resume=RUN_DIR.")
+        return cfg, None
+    path = Path(resume)
+    if not (path / "config.yaml").exists():
+        raise TnasError(f"'{path}' is not a tnas run directory (no config.yaml). Pass the folder `tnas train` printed.")
+    ck = load_checkpoint(path / "ckpt" / "last.pt")
+    if ck.get("kind") != "train":
+        raise TnasError(f"'{path}' is not a `tnas train` run (it was written by `tnas search`); resume it with "
+                        f"`tnas search --resume {path}`.")
+    return train_config_from_dict(ck["config"]), ck
+
+
+@contextmanager
+def _seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """The run's own global RNG (weight init, drop path), restored for the caller afterwards."""
+    devices = []
+    if device.type == "cuda":  # this rank's GPU (torchrun sets LOCAL_RANK)
+        devices = [device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = None,
+              progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
+    """Train `cfg.genotype` from scratch (or resume a run directory). Returns (result, run directory).
+
+    Raises:
+        TnasError: bad config, genotype, data or run directory.
+        TrainInterrupted: Ctrl-C; the checkpoint is written and the run can be resumed.
+    """
+    from tnas.train.report import finish
+
+    cfg, ck = _open(cfg, resume)
+    with _seeded_rng(cfg.seed, resolve_device(cfg.device)):
+        tr = build(cfg)
+        if ck is not None:
+            tr.restore(ck)
+            run = RunDir(Path(resume), enabled=tr.dist.is_main)
+            run.truncate_logs(tr.state.step)
+        else:
+            run = RunDir(_shared_path(tr), enabled=tr.dist.is_main)
+            run.write_config(to_dict(cfg), {"tnas_version": __version__, "command": "train",
+                                            "data": tr.source.info.record})
+            run.write_env(environment(tr.device))
+        if not tr.dist.is_main:  # one console, one set of logs
+            progress_bar = False
+            logging.getLogger("tnas").setLevel(logging.WARNING)
+        _log.info("run directory: %s", run.path)
+        flag = _StopFlag()
+        try:
+            with _sigint(flag):
+                while tr.state.epoch < cfg.optim.epochs:
+                    _epoch(tr, run, flag, progress_bar)
+            result = finish(tr, run)
+        finally:
+            run.close()
+    return result, run.path

@@ -1,0 +1,198 @@
+"""Streaming image folders (ImageNet): decode JPEGs per batch with DataLoader workers.
+
+ImageNet does not fit in memory as uint8 tensors, so `data.stream=true` reads
+`root/train/<class>/*.JPEG` and `root/val/<class>/*.JPEG` (or `root/test/...`) with Pillow in
+worker processes. Training images get the standard Inception-style RandomResizedCrop (scale
+0.08-1, aspect 3/4-4/3) and a horizontal flip; evaluation images are resized to side / 0.875 and
+center-cropped (256 -> 224). Workers return uint8 [3, S, S]; normalisation (and cutout) runs
+batched on the device.
+
+Determinism: each image's augmentation comes from a numpy Generator seeded by
+(seed, epoch, index), the order from `DistributedSampler` seeded by (seed, epoch), so an epoch is
+reproducible and a resumed run starts the sampler at the interrupted step (`start`).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from tnas.data import normalize
+from tnas.data.folder import FOLDER_LAYOUT, list_image_folder
+from tnas.data.split import stratified_limit
+from tnas.errors import TnasError
+from tnas.run.dist import DistInfo
+from tnas.train.config import TrainRunConfig
+from tnas.train.data import Batch, DataInfo, cutout, derive_seed
+
+_log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EVAL_CROP = 0.875  # center crop share of the resized side (224 of 256)
+
+
+def random_resized_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
+                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """A random crop box (left, top, right, bottom) covering `scale` of the area at aspect `ratio`.
+
+    torchvision's RandomResizedCrop rule: 10 tries, then the largest central box within `ratio`.
+    """
+    area = width * height
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+            return left, top, left + w, top + h
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif in_ratio > ratio[1]:
+        w, h = round(height * ratio[1]), height
+    else:
+        w, h = width, height
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def center_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:
+    """The box of the center `side` x `side` crop after resizing the short side to side / 0.875.
+
+    Returned in the original image's coordinates so resize and crop are one Pillow call.
+    """
+    short = min(width, height)
+    crop = short * EVAL_CROP  # the crop's side in original pixels
+    left, top = (width - crop) / 2, (height - crop) / 2
+    return round(left), round(top), round(left + crop), round(top + crop)
+
+
+class ImageFolderStream(Dataset):
+    """Image files decoded on demand into uint8 [3, S, S] tensors.
+
+    Args:
+        files: image paths; labels: int [N] class ids.
+        image_size: output side S in pixels.
+        train: random resized crop + flip (seeded per (seed, epoch, index)); else center crop.
+        seed: the run's seed. Set `epoch` before creating each epoch's DataLoader iterator.
+    """
+
+    def __init__(self, files: list[Path], labels: np.ndarray, image_size: int, train: bool, seed: int) -> None:
+        self.files, self.labels = files, labels
+        self.image_size, self.train, self.seed = image_size, train, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path = self.files[i]
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+        except (OSError, UnidentifiedImageError) as e:
+            raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+        s = self.image_size
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            img = img.resize((s, s), Image.BILINEAR, box=random_resized_box(*img.size, rng))
+            if rng.random() < 0.5:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        else:
+            img = img.resize((s, s), Image.BILINEAR, box=center_box(*img.size, s))
+        return torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()), int(self.labels[i])
+
+
+class ResumableDistributedSampler(DistributedSampler):
+    """DistributedSampler that can start an epoch at sample `start` (a resumed run's position)."""
+
+    start: int = 0
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.start, None)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+def _folder_pools(root: Path) -> tuple[Path, Path]:
+    held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
+    if not (root / "train").is_dir() or held is None:
+        raise TnasError(f"Streaming needs {root}/train/<class>/... and {root}/val/<class>/... (ImageNet layout); "
+                        f"found no {'train' if not (root / 'train').is_dir() else 'val or test'} folder. "
+                        "Set data.root to the folder holding train/ and val/.")
+    return root / "train", held
+
+
+class StreamSource:
+    """`BatchSource` over a train/val image folder, decoded by DataLoader workers."""
+
+    def __init__(self, cfg: TrainRunConfig, device: torch.device, dist: DistInfo) -> None:
+        d = cfg.data
+        if d.root is None:
+            raise TnasError(f"data.stream=true needs data.root=DIR: {FOLDER_LAYOUT}.")
+        if d.split != "test":
+            raise TnasError("data.split=valid is not available for streamed folders: set data.split=test "
+                            "(train on train/, evaluate on val/).")
+        train_dir, val_dir = _folder_pools(Path(d.root).expanduser())
+        train_files, train_labels, classes = list_image_folder(train_dir)
+        val_files, val_labels, _ = list_image_folder(val_dir, classes)
+        if d.limit is not None:  # class-balanced subsets, as `load_dataset(limit=...)`
+            keep = stratified_limit(train_labels, d.limit, np.random.default_rng([d.split_seed, 1, 0]))
+            train_files, train_labels = [train_files[i] for i in keep], train_labels[keep]
+            keep = stratified_limit(val_labels, d.limit, np.random.default_rng([d.split_seed, 1, 2]))
+            val_files, val_labels = [val_files[i] for i in keep], val_labels[keep]
+        side = d.image_size or 224
+        self.cfg, self.dist, self.device = cfg, dist, device
+        self.train = ImageFolderStream(train_files, train_labels, side, d.augment, cfg.seed)
+        self.test = ImageFolderStream(val_files, val_labels, side, False, cfg.seed)
+        if cfg.optim.batch_size % dist.world:
+            raise TnasError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {dist.world} "
+                            "torchrun processes.")
+        self.local = cfg.optim.batch_size // dist.world
+        self.sampler = ResumableDistributedSampler(self.train, num_replicas=dist.world, rank=dist.rank,
+                                                   shuffle=True, seed=cfg.seed, drop_last=True)
+        self.steps_per_epoch = len(self.sampler) // self.local
+        if self.steps_per_epoch == 0:
+            raise TnasError(f"{train_dir} has {len(train_files)} images, fewer than optim.batch_size="
+                            f"{cfg.optim.batch_size}. Lower optim.batch_size.")
+        record = {"dataset": "imagefolder", "source": str(Path(d.root)), "stream": True, "split": "test",
+                  "protocol_used": "train/ -> val/", "classes": len(classes), "limit": d.limit,
+                  "train_images": len(train_files), "test_images": len(val_files), "image_size": [3, side, side]}
+        self.info = DataInfo(len(classes), 3, side, len(train_files), len(val_files), record)
+
+    def _loader(self, dataset: Dataset, batch: int, sampler: object | None, drop_last: bool, seed: int) -> DataLoader:
+        w = self.cfg.data.workers
+        # an explicit generator keeps DataLoader from drawing its worker base seed from the global RNG
+        return DataLoader(dataset, batch_size=batch, sampler=sampler, shuffle=False, num_workers=w,
+                          drop_last=drop_last, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(seed), prefetch_factor=4 if w else None)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> Batch:
+        x = normalize(x.to(self.device, non_blocking=True), IMAGENET_MEAN, IMAGENET_STD)
+        return x, y.to(self.device, non_blocking=True)
+
+    def train_batches(self, epoch: int, start: int) -> Iterator[Batch]:
+        self.train.epoch = epoch  # workers copy the dataset when the iterator starts
+        self.sampler.set_epoch(epoch)
+        self.sampler.start = start * self.local
+        loader = self._loader(self.train, self.local, self.sampler, True, derive_seed(self.cfg.seed, epoch, 3))
+        for step, (x, y) in enumerate(loader, start):
+            x, y = self._to_device(x, y)
+            if self.cfg.reg.cutout:
+                g = torch.Generator().manual_seed(derive_seed(self.cfg.seed, epoch, step, self.dist.rank, 4))
+                x = cutout(x, self.cfg.reg.cutout, g)
+            yield x, y
+
+    def eval_batches(self) -> Iterator[Batch]:
+        shard = Subset(self.test, range(self.dist.rank, len(self.test), self.dist.world))
+        for x, y in self._loader(shard, self.cfg.optim.eval_batch_size, None, False, 0):
+            yield self._to_device(x, y)

@@ -1,0 +1,87 @@
+"""`tnas train` config: presets, typed overrides, bad input (exit 2, no traceback)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tnas.cli import main
+from tnas.errors import TnasError
+from tnas.run.overrides import to_dict
+from tnas.train.config import (
+    list_train_presets,
+    resolve_train_config,
+    train_config_from_dict,
+)
+
+CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+
+
+def test_presets_load_with_their_recipes() -> None:
+    assert list_train_presets() == ["train-darts-cifar10", "train-nb201-cifar10", "train-quick",
+                                    "train-spos-imagenet"]
+    darts = resolve_train_config("train-darts-cifar10")
+    assert (darts.space, darts.net.C, darts.net.N, darts.optim.epochs, darts.optim.batch_size) == ("darts", 36, 6, 600, 96)
+    assert (darts.reg.cutout, darts.reg.drop_path_prob, darts.reg.auxiliary, darts.reg.auxiliary_weight,
+            darts.reg.grad_clip, darts.optim.lr, darts.optim.weight_decay) == (16, 0.2, True, 0.4, 5.0, 0.025, 3e-4)
+    spos = resolve_train_config("train-spos-imagenet")
+    assert (spos.optim.schedule, spos.optim.batch_size, spos.optim.lr, spos.reg.label_smoothing, spos.data.stream,
+            spos.data.image_size, spos.optim.epochs, spos.optim.weight_decay) == (
+        "linear", 1024, 0.5, 0.1, True, 224, 240, 4e-5)
+    nb = resolve_train_config("train-nb201-cifar10")
+    assert (nb.optim.lr, nb.optim.nesterov, nb.optim.epochs, nb.optim.batch_size) == (0.1, True, 200, 256)
+    assert resolve_train_config() == resolve_train_config("train-quick")
+    assert resolve_train_config().data.name == "digits"
+
+
+def test_overrides_are_typed_and_round_trip() -> None:
+    cfg = resolve_train_config("train-quick", {"optim.epochs": "3", "reg.cutout": "4", "optim.lr": "1e-2",
+                                               "net.C": "16", "data.limit": "null", "optim.schedule": "linear"})
+    assert cfg.optim.epochs == 3 and cfg.reg.cutout == 4 and cfg.optim.lr == 0.01 and cfg.net.C == 16
+    assert cfg.optim.schedule == "linear" and cfg.data.limit is None
+    cfg = dataclasses.replace(cfg, genotype=CELL)
+    assert train_config_from_dict(to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"optim.epoch": "3"}, "Did you mean 'optim.epochs'"),
+    ({"optim.schedule": "step"}, "cosine, linear"),
+    ({"reg.cutout": "-1"}, "reg.cutout"),
+    ({"reg.drop_path_prob": "1.5"}, "[0, 1)"),
+    ({"optim.warmup_epochs": "9"}, "warmup"),
+    ({"data.stream": "true"}, "imagefolder"),
+    ({"optim.batch_size": "many"}, "integer"),
+])
+def test_bad_values_name_the_key(over: dict[str, str], words: str) -> None:
+    with pytest.raises(TnasError, match=None) as e:
+        resolve_train_config("train-quick", over)
+    assert words in str(e.value)
+
+
+def test_unknown_preset_suggests() -> None:
+    with pytest.raises(TnasError, match="Did you mean 'train-quick'"):
+        resolve_train_config("train-quik")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train"], "No architecture given"),
+    (["train", "|bad~0|"], "node group"),
+    (["train", CELL, "--space", "nb21"], "Did you mean 'nb201'"),
+    (["train", CELL, "train-quik"], "Unknown training preset"),
+    (["train", CELL, "optim.epochs=x"], "expected an integer"),
+    (["train", CELL, "train-quick", "extra"], "Unexpected argument 'extra'"),
+    (["train", "--resume", "/nonexistent/run"], "not a tnas run directory"),
+])
+def test_cli_bad_input_exits_2_without_traceback(argv: list[str], words: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_cli_show_config_takes_options_between_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", CELL, "--space", "nb201", "train-quick", "optim.epochs=2", "--show-config"]) == 0
+    out = capsys.readouterr().out
+    assert "optim:\n" in out and "epochs: 2" in out and CELL in out
+    assert main(["train", "--list-presets"]) == 0
+    assert "train-darts-cifar10" in capsys.readouterr().out
