@@ -1,4 +1,5 @@
-"""`tnas search space=darts` end to end on real digits (16x16): TNAS-OS and GDAS, tiny settings."""
+"""`tnas search` end to end on the DARTS space (real digits, 16x16: TNAS-OS and GDAS) and the
+ShuffleNet space (real CIFAR-10 images, FLOPs-limited TNAS-OS), tiny settings."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import tnas.supernet.darts_family  # noqa: F401  (registers the family until families.py imports it)
 from tnas.run.config import resolve_config
 from tnas.run.search import run_search
 from tnas.space import get_space
@@ -30,3 +30,15 @@ def test_darts_space_search_end_to_end(tmp_path: Path, extra: list[str]) -> None
     assert space.to_genotype(arch) == result["genotype"]  # ... in canonical form
     assert 0 <= result["supernet_valid_acc"] <= 100
     assert json.loads((run / "result.json").read_text())["genotype"] == result["genotype"]
+
+
+def test_shufflenet_space_constrained_search_end_to_end(tmp_path: Path) -> None:
+    """TNAS-OS on the SPOS space with a FLOPs limit that binds (the space spans ~270-377M at 224 px)."""
+    sets = ["space=shufflenet", "data.name=cifar10", "data.limit=256",
+            "supernet.C=8", "train.epochs=2", "train.batch_size=32", "train.steps_per_epoch=4",
+            "search.max_flops_M=300", "search.eval_batch_size=128", "search.bn_batches=1", "search.eval_batches=1",
+            *ONE_SHOT, f"out={tmp_path}"]
+    result, _ = run_search(resolve_config(None, dict(a.split("=", 1) for a in sets)), progress_bar=False)
+    arch = get_space("shufflenet").from_genotype(result["genotype"])
+    assert arch.shape == (20,)
+    assert result["cost"]["flops_M"] <= 300 and result["cost"]["network"]["image_size"] == 224

@@ -64,3 +64,15 @@ def test_unknown_family_is_a_clear_error() -> None:
         build(resolve_config(None, {"space": "no-family-space"}))
     with pytest.raises(TnasError, match="Family"):
         tnas.register_family("x", object())  # type: ignore[arg-type]
+
+
+def test_constrained_search_trains_and_finds_only_allowed_archs(example, tmp_path) -> None:
+    space = tnas.get_space("conv-chain")
+    size = tnas.NetSize(C=16, N=1, num_classes=10, in_channels=1, image_size=8)
+    limit = example.chain_cost(space, space.encode(["conv_3x3", "skip", "skip", "skip"]), size)[0]  # ~1 conv allowed
+    cfg = resolve_config(None, {**TINY, "out": str(tmp_path), "search.max_params_M": str(limit / 1e6)})
+    result, path = run_search(cfg, progress_bar=False)
+    rows = [json.loads(line) for line in (path / "archs.jsonl").read_text().splitlines()]
+    assert {r["phase"] for r in rows} == {"train", "search"}
+    for r in rows + [result]:
+        assert example.chain_cost(space, space.from_genotype(r["genotype"]), size)[0] <= limit

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "search",
         help="train a supernet with the TNAS sampler and search it (default: digits, a few minutes)",
         description=(
-            "One-shot NAS on an NB201 supernet. Training samples each step's architecture from "
+            "One-shot NAS on a weight-sharing supernet (space=nb201|darts|shufflenet or your own, see README). Training samples each step's architecture from "
             "Gamma = (1-eps)*Uniform + eps*p(a|z) (TNAS-OS; strategy=spos keeps eps=0), the VAE is retrained "
             "on the best architectures each epoch, then a genetic algorithm seeded from the VAE searches the "
             "trained supernet. With no arguments it runs the 'digits-quick' preset on scikit-learn's digits "
@@ -85,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"found cell: {result['genotype']}")
     print(f"supernet accuracy: valid {result['supernet_valid_acc']:.2f}%  test {result['supernet_test_acc']:.2f}% "
           f"({result['dataset']}, inherited weights, BN recalibrated)")
+    cost = result.get("cost")
+    if cost:
+        n = cost["network"]
+        print(f"stand-alone network (C={n['C']}, N={n['N']}, {n['image_size']}px): {cost['params_M']:.3f}M parameters, "
+              f"{cost['flops_M']:.1f}M FLOPs")
     gt = result.get("ground_truth")
     if gt:
         print(f"ground truth ({gt['dataset']}, NB201 v1.1, 200 epochs): valid {gt['valid']:.2f}%  test {gt['test']:.2f}%")

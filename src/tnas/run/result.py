@@ -10,7 +10,7 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.run.rundir import RunDir
-from tnas.run.search import Parts, _fixed_batches, _save
+from tnas.run.search import Parts, _fixed_batches, _save, found_cost
 from tnas.strategy.oneshot import SupernetEvaluator
 
 _log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
         "top5": [{"genotype": space.to_genotype(history.archs[j]), "supernet_valid_acc": float(history.scores[j])}
                  for j in torch.argsort(-history.scores)[:5].tolist()],
     }
+    result["cost"] = found_cost(parts, best)
     gt, table = _ground_truth(parts, best)
     result["ground_truth"] = gt
     if table is not None and parts.cfg.eval.tau_cells > 0:

@@ -209,6 +209,7 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
             run.log_archs([{"step": st.step, "phase": "train", "genotype": parts.supernet.space.to_genotype(arch),
                             "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
 
+    constraint = _constraint(parts)  # SPOS: train only architectures within the hard limits
     while st.epoch < cfg.train.epochs:
         batches = epoch_stream(parts)
         t0 = time.perf_counter()
@@ -218,7 +219,8 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
                            metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step,
                            micro_batches=cfg.train.micro_batches, rank=parts.dist.rank, world=parts.dist.world,
                            sync=allreduce_grads if parts.dist.world > 1 else None,
-                           baseline=parts.state.baseline if cfg.train.relative_scores else None)
+                           baseline=parts.state.baseline if cfg.train.relative_scores else None,
+                           constraint=constraint)
         if not done:
             # the data generator must be re-positioned from the epoch start on resume
             data_now = parts.gens["data"].get_state()
@@ -321,6 +323,17 @@ def check_constraint(parts: Parts) -> None:
             f"{flops / 1e6:.4g}M FLOPs. Raise the limits, drop them (=null), or count on another size "
             "(search.cost_C / cost_N / cost_image_size)."
         )
+
+
+def found_cost(parts: Parts, arch: torch.Tensor) -> dict[str, Any] | None:
+    """Parameters and FLOPs (millions) of `arch`'s stand-alone network at `cost_size`, or None
+    when the space's family has no cost counter."""
+    space = parts.supernet.space
+    if get_family(space.name).cost is None:
+        return None
+    size = cost_size(parts)
+    params, flops = arch_cost(space, arch, size)
+    return {"params_M": params / 1e6, "flops_M": flops / 1e6, "network": dataclasses.asdict(size)}
 
 
 def _cheapest(parts: Parts) -> torch.Tensor:

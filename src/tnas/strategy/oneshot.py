@@ -66,6 +66,7 @@ def train_epoch(
     sync: Callable[[nn.Module, Tensor], Tensor] | None = None,
     baseline: dict[str, float] | None = None,
     baseline_decay: float = 0.98,
+    constraint: Callable[[Tensor], Tensor] | None = None,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
@@ -86,6 +87,8 @@ def train_epoch(
             decay `baseline_decay` per scored step) is updated in place and checkpointed.
         rank, world: data-parallel position; `sync(model, loss)` sums gradients and the loss
             shares over ranks and returns the global loss (None: one process).
+        constraint: ok(archs long [n, D]) -> bool [n]; when given, only architectures within the
+            hard limits are trained (SPOS's constrained uniform sampling: rejection from the sampler).
     Returns:
         True when the epoch completed, False when it stopped early.
     """
@@ -94,7 +97,7 @@ def train_epoch(
         progress.setdefault(key, 0.0)
     while progress["i"] < steps:
         x, y = next(train_batches)
-        archs, from_vae = _sample_one(sampler, arch_gen)
+        archs, from_vae = _sample_one(sampler, arch_gen, constraint)
         arch = archs[0]
         optimizer.zero_grad(set_to_none=True)
         loss, acc = _forward_backward(supernet, arch, x, y, micro_batches, rank, world)
@@ -169,12 +172,25 @@ def epoch_summary(progress: dict[str, float]) -> dict[str, float]:
     }
 
 
-def _sample_one(sampler: Sampler, generator: torch.Generator) -> tuple[Tensor, bool]:
-    """One architecture and whether it came from the VAE (uniform samplers: never)."""
-    if hasattr(sampler, "last_sources"):
-        archs, src = sampler.sample(1, generator=generator, return_sources=True)
-        return archs, bool(src[0])
-    return sampler.sample(1, generator=generator), False
+_MAX_REJECTIONS = 10_000
+
+
+def _sample_one(sampler: Sampler, generator: torch.Generator,
+                constraint: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, bool]:
+    """One architecture [1, D] and whether it came from the VAE (uniform samplers: never); with a
+    constraint, the first draw that satisfies it (rejection sampling)."""
+    for _ in range(_MAX_REJECTIONS):
+        if hasattr(sampler, "last_sources"):
+            archs, src = sampler.sample(1, generator=generator, return_sources=True)
+            archs, from_vae = archs, bool(src[0])
+        else:
+            archs, from_vae = sampler.sample(1, generator=generator), False
+        if constraint is None or bool(constraint(archs)[0]):
+            return archs, from_vae
+    raise TnasError(
+        f"{_MAX_REJECTIONS} sampled architectures in a row broke the hard limits (search.max_params_M / "
+        "max_flops_M): almost nothing in the space meets them. Loosen the limits or drop them (=null)."
+    )
 
 
 @torch.no_grad()
