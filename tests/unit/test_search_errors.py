@@ -44,3 +44,29 @@ def test_impossible_constraint(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = _err(capsys, ["search", "search.max_params_M=0.0001", f"out={tmp_path / 'runs'}"])
     assert "No architecture meets" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_impossible_flops_limit_on_shufflenet_names_the_cheapest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _err(capsys, ["search", "space=shufflenet", "search.max_flops_M=100", f"out={tmp_path / 'runs'}"])
+    assert "No architecture meets" in err and "224x224" in err and "M FLOPs" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_space_and_gradient_constraint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _err(capsys, ["search", "space=dart", f"out={tmp_path}"])
+    assert "'dart'" in err and "darts" in err
+    err = _err(capsys, ["search", "strategy=gdas", "search.max_params_M=1", f"out={tmp_path}"])
+    assert "cannot enforce" in err
+
+
+@pytest.mark.parametrize("genotype,space,needle", [
+    ("Genotype(normal=[('sep_conv_9x9', 0)], normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[2, 3, 4, 5])",
+     "darts", "expected 8"),
+    ("[0, 1, 2]", "shufflenet", "expected 20"),
+    ("|nor_conv_3x3~0|+|", "nb201", "nor_conv_3x3~0"),
+])
+def test_train_malformed_genotype(genotype: str, space: str, needle: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    err = _err(capsys, ["train", genotype, "--space", space, f"out={tmp_path / 'runs'}"])
+    assert needle in err
+    assert not (tmp_path / "runs").exists()
