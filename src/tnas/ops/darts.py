@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.errors import unknown
+from tnas.ops.nb201 import Identity  # 'skip_connect' at stride 1, shared with NB201
 
 # DARTS's PRIMITIVES order; the choice index of an op in the space is its position here.
 DARTS_OPS: tuple[str, ...] = (
@@ -47,15 +48,6 @@ class Zero(nn.Module):
         b, c, h, w = x.shape
         s = self.stride
         return x.new_zeros(b, c, (h + s - 1) // s, (w + s - 1) // s)
-
-
-class Identity(nn.Module):
-    """'skip_connect' at stride 1."""
-
-    kind = "identity"
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x
 
 
 class ReLUConvBN(nn.Module):
