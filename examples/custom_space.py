@@ -7,7 +7,7 @@ training with the TNAS sampler, the GA search stage, checkpoints, resume, the ru
 Optionally `forward(x, weights [D, K])` (mixed ops) and `forward_hard` make the gradient
 strategies (darts, gdas, tnas-g) work too; this example has both.
 
-    python examples/custom_space.py                      # TNAS-OS on digits, ~15 s
+    python examples/custom_space.py                      # TNAS-OS on digits, ~1 min on 2 cores
     python examples/custom_space.py strategy=gdas train.epochs=5
 
 Nothing here touches the library; a module like this can live in your own project (import it
@@ -91,8 +91,17 @@ tnas.register_space("conv-chain")(chain_space)
 tnas.register_family("conv-chain", tnas.Family(supernet=ChainSupernet, cost=chain_cost,
                                                final={"C": 16, "N": 1, "image_size": 8}))
 
-if __name__ == "__main__":
-    overrides = parse_override_args(["space=conv-chain", "supernet.C=16", "train.epochs=20",
-                                     "search.budget=40", "out=runs", *sys.argv[1:]])
-    result, path = run_search(resolve_config(None, overrides))
+def main(argv: list[str]) -> int:
+    try:
+        overrides = parse_override_args(["space=conv-chain", "supernet.C=16", "train.epochs=60",
+                                         "search.budget=40", "out=runs", *argv])
+        result, path = run_search(resolve_config(None, overrides))
+    except tnas.TnasError as e:  # bad key=value etc.: the message says what to fix
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"found {result['genotype']}  supernet test accuracy {result['supernet_test_acc']:.2f}%  run: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
