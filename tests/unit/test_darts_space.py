@@ -204,6 +204,9 @@ def test_family_network_options_and_aux_head() -> None:
     with pytest.raises(TnasError, match="cutout"):
         DARTS_FAMILY.network(SPACE, a, size, {"cutout": 16})
     assert DARTS_FAMILY.final == {"C": 36, "N": 6, "image_size": 32}
+    for side in (16, 24):  # maps of 4x4 / 6x6 at 2/3 depth: the head's 2x2 conv would not fit
+        with pytest.raises(TnasError, match="at least 8x8"):
+            net.train()(torch.randn(2, 3, side, side))
 
 
 def test_supernet_single_path_training_on_digits_lowers_the_loss() -> None:

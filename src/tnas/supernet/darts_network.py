@@ -64,7 +64,8 @@ class EvalCell(nn.Module):
 
 
 class AuxiliaryHead(nn.Module):
-    """DARTS's AuxiliaryHeadCIFAR on the 8x8 maps of a 32x32 input (needs maps >= 5x5); the
+    """DARTS's AuxiliaryHeadCIFAR on the 8x8 maps of a 32x32 input (needs maps >= 8x8: the 5x5/3
+    pool must leave 2x2 for the 2x2 conv); the
     final adaptive pool is a no-op at 8x8 and lets larger inputs through."""
 
     def __init__(self, C: int, num_classes: int) -> None:
@@ -77,9 +78,9 @@ class AuxiliaryHead(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        if min(x.shape[-2:]) < 5:
-            raise TnasError(f"The DARTS auxiliary head needs feature maps of at least 5x5 at 2/3 depth, got "
-                            f"{tuple(x.shape[-2:])} (images of {4 * x.shape[-1]} px); use images of >= 20 px or "
+        if min(x.shape[-2:]) < 8:
+            raise TnasError(f"The DARTS auxiliary head needs feature maps of at least 8x8 at 2/3 depth, got "
+                            f"{tuple(x.shape[-2:])} (images of {4 * x.shape[-1]} px); use images of >= 32 px or "
                             "train without the auxiliary head.")
         return self.classifier(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
