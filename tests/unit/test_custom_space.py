@@ -12,7 +12,8 @@ import torch
 import tnas
 from tnas.errors import TnasError
 from tnas.run import resolve_config, run_search
-from tnas.run.search import _constraint, build, check_constraint
+from tnas.run.constraints import check_constraint, constraint
+from tnas.run.search import build
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_space.py"
 TINY = {"space": "conv-chain", "supernet.C": "8", "train.epochs": "2", "train.batch_size": "64",
@@ -51,7 +52,7 @@ def test_custom_space_constraints(example, tmp_path) -> None:
     cfg = resolve_config(None, {**TINY, "out": str(tmp_path), "search.max_params_M": str((p_skip + 1) / 1e6)})
     parts = build(cfg)
     check_constraint(parts)  # the all-skip net fits
-    ok = _constraint(parts)
+    ok = constraint(parts)
     assert ok(torch.stack([skip, conv5])).tolist() == [True, False]
     impossible = build(resolve_config(None, {**TINY, "search.max_params_M": str(p_skip / 2e6)}))
     with pytest.raises(TnasError, match="No architecture meets"):

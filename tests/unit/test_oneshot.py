@@ -8,7 +8,8 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.run.config import resolve_config
-from tnas.run.search import build, check_constraint, _constraint
+from tnas.run.constraints import check_constraint, constraint
+from tnas.run.search import build
 from tnas.strategy.oneshot import SupernetEvaluator, epoch_summary, score_batch, train_epoch
 
 TINY = {"supernet.C": "4", "train.batch_size": "32", "sampler.min_observations": "4", "sampler.train_steps": "5",
@@ -62,7 +63,7 @@ def test_score_and_evaluator_deterministic(parts) -> None:
 def test_constraints(parts) -> None:
     cfg = resolve_config(None, {**TINY, "search.max_params_M": "0.008", "search.cost_C": "4", "search.cost_N": "1"})
     p = build(cfg)
-    ok = _constraint(p)
+    ok = constraint(p)
     space = p.supernet.space
     archs = space.sample_uniform(64, torch.Generator().manual_seed(0))
     allowed = ok(archs)

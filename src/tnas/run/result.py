@@ -10,7 +10,8 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.run.rundir import RunDir
-from tnas.run.search import Parts, _fixed_batches, _save, found_cost
+from tnas.run.constraints import found_cost
+from tnas.run.search import Parts, _fixed_batches, _save
 from tnas.strategy.oneshot import SupernetEvaluator
 
 _log = logging.getLogger(__name__)
