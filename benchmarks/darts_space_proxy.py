@@ -23,10 +23,11 @@ import json
 import multiprocessing as mp
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from _common import cpu_model, search_job
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("spos", "tnas-os")
@@ -43,19 +44,12 @@ def _standard_params(genotype: str) -> tuple[int, int]:
 
 def _one(job: tuple[str, int, str, list[str], str, list[str], str]) -> dict:
     method, seed, preset, sets, train_preset, train_sets, out = job
-    import torch
-
-    torch.set_num_threads(1)
-    from tnas.run.config import resolve_config
     from tnas.run.overrides import parse_override_args
-    from tnas.run.search import run_search
     from tnas.train.config import resolve_train_config
     from tnas.train.run import run_train
 
-    overrides = parse_override_args([*sets, f"strategy={method}", f"seed={seed}", f"out={out}"])
-    t0 = time.perf_counter()
-    found, _ = run_search(resolve_config(preset, overrides), progress_bar=False)
-    search_wall = time.perf_counter() - t0
+    found = search_job((method, seed, preset, sets, out))  # also sets one torch thread
+    search_wall = found["wall"]
     # the same training seed for every method's cell of search seed `seed`
     cfg = resolve_train_config(train_preset, parse_override_args([*train_sets, f"seed={seed}", f"out={out}"]))
     cfg = dataclasses.replace(cfg, genotype=found["genotype"], space="darts")
@@ -67,7 +61,7 @@ def _one(job: tuple[str, int, str, list[str], str, list[str], str]) -> dict:
             "scratch_test_acc": trained["test_acc"], "scratch_best_test_acc": trained["best_test_acc"],
             "scratch_params": trained["params"], "std_params": params, "std_flops": flops,
             "search_wall": search_wall, "train_wall": time.perf_counter() - t0,
-            "search": {k: v for k, v in found.items() if k not in ("split",)}, "train": trained}
+            "search": {k: v for k, v in found.items() if k not in ("split", "method", "seed", "wall", "run")}, "train": trained}
 
 
 def _stats(xs: list[float]) -> tuple[float, float]:
@@ -193,7 +187,7 @@ def main() -> None:
                       f"{r['scratch_test_acc']:.2f}  {r['std_params'] / 1e6:.2f}M  search {r['search_wall']:.0f}s  "
                       f"train {r['train_wall']:.0f}s", flush=True)
     rows.sort(key=lambda r: (METHODS.index(r["method"]), r["seed"]))
-    cpu = subprocess.run("lscpu | grep 'Model name' | cut -d: -f2", shell=True, capture_output=True, text=True, check=False).stdout.strip()
+    cpu = cpu_model()
     import torch
 
     cmd = "python benchmarks/darts_space_proxy.py " + " ".join(

@@ -19,11 +19,12 @@ import argparse
 import datetime
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
+
+from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +111,7 @@ def main() -> None:
             times[s] += _time_block(runs[s], batches[i: i + 10])
     mean = {s: statistics.mean(t) * 1e3 for s, t in times.items()}
     same_plain, same_tnas = _overhead(runs["tnas-g"], batches[: min(60, len(batches))])
-    cpu = subprocess.run("lscpu | grep 'Model name' | cut -d: -f2", shell=True, capture_output=True, text=True).stdout.strip()
+    cpu = cpu_model()
     cfg = runs["gdas"].parts.cfg
     size = f"C={cfg.supernet.C}, N={cfg.supernet.N}, batch {cfg.train.batch_size}, {cfg.data.image_size or 32}px"
     cmd = "python benchmarks/gradient_step_cost.py " + " ".join(

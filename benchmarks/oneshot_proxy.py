@@ -16,37 +16,15 @@ import argparse
 import datetime
 import json
 import multiprocessing as mp
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from _common import fmt, machine_line, search_job
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("spos", "tnas-os")
-
-
-def _one(job: tuple[str, int, str, list[str], str]) -> dict:
-    method, seed, preset, sets, out = job
-    import torch
-
-    torch.set_num_threads(1)
-    from tnas.run.config import resolve_config
-    from tnas.run.overrides import parse_override_args
-    from tnas.run.search import run_search
-
-    overrides = parse_override_args([*sets, f"strategy={method}", f"seed={seed}", f"out={out}"])
-    t0 = time.perf_counter()
-    result, path = run_search(resolve_config(preset, overrides), progress_bar=False)
-    return {"method": method, "seed": seed, "wall": time.perf_counter() - t0, "run": str(path), **result}
-
-
-def _fmt(xs: list[float]) -> str:
-    if not xs:
-        return "n/a"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -59,8 +37,8 @@ def table(rows: list[dict]) -> list[str]:
         gt = [r["ground_truth"]["test"] for r in rs if r.get("ground_truth")]
         tau = [r["kendall"]["tau"] for r in rs if r.get("kendall")]
         top = [r["kendall"]["tau_top10"] for r in rs if r.get("kendall")]
-        lines.append(f"| {m} | {len(rs)} | {_fmt(gt)} | {_fmt([r['supernet_valid_acc'] for r in rs])} | "
-                     f"{_fmt(tau).replace(' ± ', ' ± ')} | {_fmt(top)} | {statistics.mean(r['wall'] for r in rs):.0f} |")
+        lines.append(f"| {m} | {len(rs)} | {fmt(gt)} | {fmt([r['supernet_valid_acc'] for r in rs])} | "
+                     f"{fmt(tau).replace(' ± ', ' ± ')} | {fmt(top)} | {statistics.mean(r['wall'] for r in rs):.0f} |")
     return lines
 
 
@@ -77,19 +55,15 @@ def main() -> None:
         jobs = [(m, s, args.preset, args.set, runs) for s in range(args.seeds) for m in METHODS]
         with mp.get_context("spawn").Pool(args.workers) as pool:
             rows = []
-            for r in pool.imap_unordered(_one, jobs):
+            for r in pool.imap_unordered(search_job, jobs):
                 rows.append(r)
                 print(f"{r['method']:8s} seed {r['seed']}: GT test {r.get('ground_truth', {}).get('test', float('nan')):.2f}"
                       f"  tau {r.get('kendall', {}).get('tau', float('nan')):.3f}  {r['wall']:.0f}s", flush=True)
     rows.sort(key=lambda r: (r["method"], r["seed"]))
-    cpu = subprocess.run("lscpu | grep 'Model name' | cut -d: -f2", shell=True, capture_output=True, text=True).stdout.strip()
-    import torch
-
     cmd = "python benchmarks/oneshot_proxy.py " + " ".join(
         [f"--preset {args.preset}", f"--seeds {args.seeds}", f"--workers {args.workers}", *[f"--set {s}" for s in args.set]])
     lines = ["# One-shot CPU proxy: SPOS vs TNAS-OS on CIFAR-10 (NB201 space)", "",
-             f"Command: `{cmd}`  ", f"Machine: {cpu}, {mp.cpu_count()} cores, torch {torch.__version__}, "
-             f"Python {platform.python_version()}  ", f"Date: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
+             f"Command: `{cmd}`  ", f"{machine_line()}  ", f"Date: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
              f"Total wall time: {time.perf_counter() - t0:.0f} s ({args.workers} workers, 1 thread each)", "",
              *table(rows), "", "Ground truth: NB201 v1.1, CIFAR-10 test (`cifar10`, 50k train, ori-test), 200 epochs, mean "
              "over seeds. Tau: supernet accuracy (BN recalibrated, validation batches) vs ground-truth test accuracy.", "",

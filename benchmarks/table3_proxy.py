@@ -19,12 +19,12 @@ import argparse
 import datetime
 import json
 import multiprocessing as mp
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from _common import fmt, machine_line, search_job
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("spos", "tnas-os", "darts", "gdas", "tnas-g")
@@ -33,25 +33,8 @@ PARAMETRIC = ("nor_conv_1x1", "nor_conv_3x3")
 
 def _one(job: tuple[str, int, str, list[str], str]) -> dict:
     method, seed, preset, sets, out = job
-    import torch
-
-    torch.set_num_threads(1)
-    from tnas.run.config import resolve_config
-    from tnas.run.overrides import parse_override_args
-    from tnas.run.search import run_search
-
     extra = [] if method in ("spos", "tnas-os") else ["eval.tau_cells=0"]  # tau is a one-shot ranking metric
-    overrides = parse_override_args([*sets, *extra, f"strategy={method}", f"seed={seed}", f"out={out}"])
-    t0 = time.perf_counter()
-    result, path = run_search(resolve_config(preset, overrides), progress_bar=False)
-    return {"method": method, "seed": seed, "wall": time.perf_counter() - t0, "run": str(path), **result}
-
-
-def _fmt(xs: list[float]) -> str:
-    if not xs:
-        return "n/a"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
+    return search_job((method, seed, preset, [*sets, *extra], out))
 
 
 def _param_free(genotype: str) -> bool:
@@ -70,12 +53,12 @@ def table(rows: list[dict]) -> list[str]:
         if not rs:
             continue
         free = sum(_param_free(r["genotype"]) for r in rs)
-        lines.append(f"| {m} | {len(rs)} | {_fmt([_gt(r) for r in rs])} | {free}/{len(rs)} | "
-                     f"{_fmt([r['supernet_valid_acc'] for r in rs])} | {statistics.mean(r['wall'] for r in rs):.0f} |")
+        lines.append(f"| {m} | {len(rs)} | {fmt([_gt(r) for r in rs])} | {free}/{len(rs)} | "
+                     f"{fmt([r['supernet_valid_acc'] for r in rs])} | {statistics.mean(r['wall'] for r in rs):.0f} |")
         if m == "tnas-g":
             best = [r["derivations"]["best-of"]["ground_truth_test"] for r in rs if "best-of" in r.get("derivations", {})]
             if best:
-                lines.append(f"| tnas-g (best-of-20 derivation) | {len(best)} | {_fmt(best)} | "
+                lines.append(f"| tnas-g (best-of-20 derivation) | {len(best)} | {fmt(best)} | "
                              f"{sum(_param_free(r['derivations']['best-of']['genotype']) for r in rs)}/{len(rs)} | | |")
     return lines
 
@@ -115,15 +98,11 @@ def main() -> None:
                 print(f"{r['method']:8s} seed {r['seed']}: GT test {_gt(r):.2f}  {r['genotype']}  {r['wall']:.0f}s",
                       flush=True)
     rows.sort(key=lambda r: (METHODS.index(r["method"]), r["seed"]))
-    cpu = subprocess.run("lscpu | grep 'Model name' | cut -d: -f2", shell=True, capture_output=True, text=True).stdout.strip()
-    import torch
-
     cmd = "python benchmarks/table3_proxy.py " + " ".join(
         [f"--preset {args.preset}", f"--seeds {args.seeds}", f"--epochs {args.epochs}", f"--methods {args.methods}",
          f"--workers {args.workers}", *[f"--set {s}" for s in args.set]])
     lines = ["# Table 3 CPU proxy: gradient-based and one-shot searches on NB201, CIFAR-10", "",
-             f"Command: `{cmd}`  ", f"Machine: {cpu}, {mp.cpu_count()} cores, torch {torch.__version__}, "
-             f"Python {platform.python_version()}  ", f"Date: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
+             f"Command: `{cmd}`  ", f"{machine_line()}  ", f"Date: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
              f"Total wall time: {time.perf_counter() - t0:.0f} s ({args.workers} workers, 1 thread each)", "",
              *table(rows), "", _verdict(rows), "",
              "Ground truth: NB201 v1.1, CIFAR-10 test (`cifar10`, 50k train, ori-test), 200 epochs, mean over NB201 "
