@@ -124,15 +124,18 @@ def caveats(rows: list[dict]) -> str:
     """What the proxy can and cannot say (numbers from the rows)."""
     sv = statistics.mean(r["supernet_valid_acc"] for r in rows)
     st = statistics.mean(r["scratch_test_acc"] for r in rows)
-    return (f"Caveats. Three seeds are few: only a difference several times the per-seed spread would count. The "
+    n_test = statistics.mean(r["train"]["test_images"] for r in rows)
+    binom = 100 * (st / 100 * (1 - st / 100) / n_test) ** 0.5  # one standard error of a test accuracy
+    seeds = len({r["seed"] for r in rows})
+    return (f"Caveats. {seeds} seeds are few: only a difference several times the per-seed spread would count. The "
             f"proxy supernet is far from converged (the found cells score {sv:.1f}% on average through it, against "
             f"{st:.1f}% for the same cells trained from scratch for a few epochs), so its ranking of cells is weak. "
             "Supernet accuracies of the two methods come from different supernets trained on different "
             "architecture distributions (TNAS-OS concentrates training on the region its VAE prefers, where the GA "
             "then starts), so a higher supernet score for TNAS-OS is not by itself evidence of a better cell; the "
-            "from-scratch column is the one that measures cells, and a short 16x16 schedule tested on 3,000 images "
-            "has about ±0.9 points of binomial error per run on top of training noise. Wall times include other "
-            "jobs sharing the 2 cores.")
+            f"from-scratch column is the one that measures cells, and a short 16x16 schedule tested on {n_test:,.0f} "
+            f"images has about ±{binom:.1f} points of binomial error per run on top of training noise. Wall times "
+            "include other jobs sharing the cores.")
 
 
 def render(rows: list[dict], meta: dict) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import os
 import platform
 import subprocess
 import sys
@@ -26,7 +27,6 @@ from tnas.evaluate.shufflenet_cost import (
     shufflenet_costs,
     shufflenet_min_flops,
 )
-from tnas.ops.shufflenet import SHUFFLE_BLOCKS
 from tnas.sampler.tnas import TNASConfig, TNASSampler
 from tnas.space import get_space
 from tnas.space.constraints import sample_within_budget
@@ -45,16 +45,18 @@ def machine() -> str:
         model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
     except (OSError, subprocess.CalledProcessError):
         model = platform.processor() or "?"
-    return f"{model}, {torch.get_num_threads()} torch thread(s) of {len(__import__('os').sched_getaffinity(0))} cores"
+    return f"{model}, {torch.get_num_threads()} torch thread(s) of {len(os.sched_getaffinity(0))} cores"
 
 
 # ---- 1. counter validation --------------------------------------------------------------------
-def validation(space) -> list[str]:
+def validation(space, facts: dict[str, str]) -> list[str]:
     rows = ["| network | params (ours) | params (published) | MFLOPs (ours) | MFLOPs (published) |",
             "|---|---:|---:|---:|---:|"]
     published = {0.5: (1_366_792, 41), 1.0: (2_278_604, 146), 1.5: (3_503_624, 299), 2.0: (7_393_996, 591)}
+    below = []
     for mult, (params, mflops) in published.items():
         p, f = network_cost(shufflenet_v2_layout(mult), ["shufflenet_3x3"] * 16)
+        below.append(100 * (1 - f / 1e6 / mflops))
         rows.append(f"| ShuffleNetV2 {mult}x | {p:,} | {params:,} (torchvision) | {f / 1e6:.1f} | {mflops} (paper) |")
     arch = space.from_genotype(SPOS_ARCH)
     p, f = shufflenet_cost(space, arch, IMAGENET)
@@ -62,14 +64,15 @@ def validation(space) -> list[str]:
                 f"| {f / 1e6:.1f} | 319 (paper, block search) |")
     layout = spos_layout(64)
     mids = [int(c_out // 2 * s) for (_, c_out, _, _), s in zip(layout.blocks(), SPOS_SCALES)]
-    names = [SHUFFLE_BLOCKS[k] for k in arch.tolist()]
-    p, f = network_cost(layout, names, mids=mids)
+    p, f = network_cost(layout, space.decode(arch), mids=mids)
     rows.append(f"| same arch with megvii's searched channel scales | {p:,} | 3.4M (megvii README) | {f / 1e6:.1f} "
                 "| 328 (megvii README) |")
     lo = shufflenet_min_flops(space, IMAGENET)
     _, fl = shufflenet_costs(space, space.sample_uniform(100_000, torch.Generator().manual_seed(0)), IMAGENET)
     rows.append(f"\nSPOS space at C=64, 224x224: min {lo / 1e6:.1f} MFLOPs (exact), uniform 100k samples: "
                 f"max {fl.max().item() / 1e6:.1f}, median {fl.median().item() / 1e6:.1f} MFLOPs.")
+    facts["below"] = f"{min(below):.1f}-{max(below):.1f}%"
+    facts["span"] = f"{lo / 1e6:.0f}-{fl.max().item() / 1e6:.0f} MFLOPs"
     return rows
 
 
@@ -156,13 +159,14 @@ def _train_tnas(space, budget: float, rounds: int, per_round: int, seed: int) ->
     return smp, time.perf_counter() - t, 1 - under / seen
 
 
-def budget_sampling(space, n: int, seeds: int) -> list[str]:
+def budget_sampling(space, n: int, seeds: int, facts: dict[str, str]) -> list[str]:
     cost = functools.partial(shufflenet_cost, space, size=IMAGENET)
     rows = ["| budget (MFLOPs) | source | rejection rate | ms per valid sample | sampler training |",
             "|---:|---|---:|---:|---|"]
     for budget in (400e6, 310e6, 300e6):
         _, st = sample_within_budget(space, n, cost=cost, max_flops=budget, generator=torch.Generator().manual_seed(3))
         rows.append(f"| {budget / 1e6:.0f} | uniform | {st.rejection_rate:.3f} | {st.seconds_per_valid * 1e3:.3f} | - |")
+        uniform, tnas = st.rejection_rate, []
         for seed in range(seeds):
             smp, secs, train_rej = _train_tnas(space, budget, rounds=8, per_round=50, seed=seed)
             _, st = sample_within_budget(smp, n, cost=cost, max_flops=budget,
@@ -170,29 +174,30 @@ def budget_sampling(space, n: int, seeds: int) -> list[str]:
             rows.append(f"| {budget / 1e6:.0f} | TNAS seed {seed} (eps={smp.sampling_eps:.1f}) | "
                         f"{st.rejection_rate:.3f} | {st.seconds_per_valid * 1e3:.3f} | 8 x (50 samples + step), "
                         f"{secs:.1f} s, rejection {train_rej:.3f} while training |")
+            tnas.append(st.rejection_rate)
+        facts[f"rej{budget / 1e6:.0f}"] = f"{uniform:.2f} -> {min(tnas):.2f}-{max(tnas):.2f}"
     return rows
 
 
-NOTES = """
+def notes(facts: dict[str, str]) -> str:
+    """The Notes section; every number in it comes from this run's measurements (`facts`)."""
+    return f"""
 ## Notes
 
 - Counter: parameters are exact against torchvision for all four ShuffleNetV2 sizes (built from the
-  same blocks as the SPOS space: `shufflenet_v2_layout`); FLOPs are 0.7-1.3% below the ShuffleNetV2
+  same blocks as the SPOS space: `shufflenet_v2_layout`); FLOPs are {facts['below']} below the ShuffleNetV2
   paper's rounded figures (we count conv and linear multiply-accumulates only, no BN/ReLU/pooling).
-  The SPOS arch list from megvii's ShuffleNet-Series/OneShot/network.py gives 318.7M / 3.35M at the
-  block-search widths (SPOS paper's block-search result: 319M, 3.3M) and 327.9M / 3.43M with its
-  searched channel scales (megvii README: 328M, 3.4M).
-- The SPOS block space at C=64, 224x224 spans about 270-377 MFLOPs, so the paper's 400M limit rejects
-  nothing there; the 310M and 300M rows make the limit bind (uniform rejects 92% / 99%).
+  The SPOS arch list is from megvii's ShuffleNet-Series/OneShot/network.py; compare its rows with the
+  SPOS paper's block-search result (319M, 3.3M) and megvii's README (328M, 3.4M) in the table.
+- The SPOS block space at C=64, 224x224 spans about {facts['span']}, so a 400M limit (the paper's)
+  rejects nothing there when the span ends below it; the 310M and 300M rows make the limit bind.
 - TNAS rows: the sampler (default TNASConfig) is trained on a proxy score, -|FLOPs - (budget - 5M)|,
-  over 8 rounds of 50 samples + `step()`; no accuracy is involved. It shows that the learned
-  distribution moves to the feasible region and cuts the rejection rate (0.92 -> 0.16-0.29 at 310M,
-  0.99 -> 0.22-0.30 at 300M). 'ms per valid sample' excludes that training (listed separately);
-  TNAS `sample` also skips already-observed architectures.
+  over 8 rounds of 50 samples + `step()`; no accuracy is involved. Rejection rate, uniform -> TNAS
+  (range over seeds): {facts['rej310']} at 310M, {facts['rej300']} at 300M. 'ms per valid sample'
+  excludes that training (listed separately); TNAS `sample` also skips already-observed architectures.
 - Throughput uses random input tensors (speed only); the mixed forward computes all 4 blocks per layer.
-  The 2-core machine was shared with another long benchmark, so rates vary between rounds (see the
-  all-rounds column); the best round is the least disturbed one, and there the single-path supernet
-  step runs at the stand-alone network's speed.
+  On a shared machine rates vary between rounds (see the all-rounds column); the best round is the
+  least disturbed one.
 """
 
 
@@ -206,15 +211,16 @@ def main() -> None:
     torch.set_num_threads(1)
     space = get_space("shufflenet")
     t0 = time.perf_counter()
-    parts = {"Counter validation (C=64, 224x224, 1000 classes)": validation(space),
+    facts: dict[str, str] = {}
+    parts = {"Counter validation (C=64, 224x224, 1000 classes)": validation(space, facts),
              "Train-step throughput (one thread)": throughput(space, args.steps),
              "FLOPs-counter speed": counter_speed(space),
-             f"Sampling {args.n} architectures within a FLOPs budget (C=64, 224x224)": budget_sampling(space, args.n, args.seeds)}
+             f"Sampling {args.n} architectures within a FLOPs budget (C=64, 224x224)": budget_sampling(space, args.n, args.seeds, facts)}
     head = ["# ShuffleNet (SPOS) space benchmark\n",
             f"- command: `nice python {' '.join(sys.argv)}`",
             f"- machine: {machine()}", f"- torch {torch.__version__}, date {datetime.date.today()}",
             f"- total runtime {time.perf_counter() - t0:.0f} s\n"]
-    text = "\n".join(head + [line for title, rows in parts.items() for line in (f"\n## {title}\n", *rows)]) + "\n" + NOTES
+    text = "\n".join(head + [line for title, rows in parts.items() for line in (f"\n## {title}\n", *rows)]) + "\n" + notes(facts)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -165,7 +165,8 @@ def count_by_hooks(model: nn.Module, in_channels: int = 3, image_size: int = 224
 
     def hook(mod: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if isinstance(mod, nn.Conv2d):
-            total[0] += out[0].numel() * mod.weight[0].numel()  # per output: C_in/groups * k * k MACs
+            # per output: C_in/groups * k * k MACs, plus the bias add (as cost._conv_macs counts it)
+            total[0] += out[0].numel() * (mod.weight[0].numel() + (mod.bias is not None))
         else:
             assert isinstance(mod, nn.Linear)
             total[0] += mod.in_features * mod.out_features + (mod.out_features if mod.bias is not None else 0)

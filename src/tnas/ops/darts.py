@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.errors import unknown
-from tnas.ops.nb201 import Identity  # 'skip_connect' at stride 1, shared with NB201
+from tnas.ops.nb201 import FactorizedReduce, Identity, Zero  # shared with NB201
+from tnas.ops.registry import BNConfig
 
 # DARTS's PRIMITIVES order; the choice index of an op in the space is its position here.
 DARTS_OPS: tuple[str, ...] = (
@@ -33,36 +33,6 @@ DARTS_OPS: tuple[str, ...] = (
 
 def _bn(C: int, affine: bool) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(C, affine=affine, track_running_stats=True)
-
-
-class Zero(nn.Module):
-    """'none': zeros [B, C, ceil(H/stride), ceil(W/stride)] (DARTS: x[:, :, ::s, ::s] * 0)."""
-
-    kind = "zero"
-
-    def __init__(self, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
-        s = self.stride
-        return x.new_zeros(b, c, (h + s - 1) // s, (w + s - 1) // s)
-
-
-class ReLUConvBN(nn.Module):
-    """ReLU -> Conv(kernel, stride, padding, no bias) -> BN (DARTS preprocessing, 1x1)."""
-
-    kind = "conv"
-
-    def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int, affine: bool) -> None:
-        super().__init__()
-        self.op = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(C_in, C_out, kernel_size, stride, padding, bias=False), _bn(C_out, affine)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.op(x)
 
 
 class DilConv(nn.Module):
@@ -101,29 +71,6 @@ class SepConv(nn.Module):
         return self.op(x)
 
 
-class FactorizedReduce(nn.Module):
-    """'skip_connect' at stride 2 (and the cell preprocessing after a reduction): ReLU, two 1x1
-    stride-2 convs, the second on the input shifted by one pixel, concatenated, BN.
-
-    DARTS slices `x[:, :, 1:, 1:]`, which breaks on odd sizes; padding by one pixel first gives
-    the same result on even sizes and ceil(H/2) outputs on odd ones.
-    """
-
-    kind = "reduce"
-
-    def __init__(self, C_in: int, C_out: int, affine: bool) -> None:
-        super().__init__()
-        half = C_out // 2
-        self.conv_1 = nn.Conv2d(C_in, half, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out - half, 1, stride=2, bias=False)
-        self.bn = _bn(C_out, affine)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(x)
-        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
-
-
 class Pool(nn.Module):
     """'max_pool_3x3' / 'avg_pool_3x3' (padding 1; the average does not count padded zeros)."""
 
@@ -149,10 +96,10 @@ OpFactory = Callable[[int, int, bool], nn.Module]
 
 # name -> factory(C, stride, affine), as DARTS's OPS dict.
 DARTS_OP_FACTORIES: dict[str, OpFactory] = {
-    "none": lambda C, stride, affine: Zero(stride),
+    "none": lambda C, stride, affine: Zero(C, C, stride),
     "max_pool_3x3": lambda C, stride, affine: Pool("max", stride),
     "avg_pool_3x3": lambda C, stride, affine: Pool("avg", stride),
-    "skip_connect": lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine),
+    "skip_connect": lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, 2, BNConfig(affine)),
     "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine),
     "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine),
     "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine),
@@ -176,11 +123,7 @@ def make_darts_op(name: str, C: int, stride: int, affine: bool, search: bool = F
     if name not in DARTS_OP_FACTORIES:
         raise unknown("DARTS operation", name, DARTS_OPS)
     op = DARTS_OP_FACTORIES[name](C, stride, affine)
-    if search and op_kind(op) == "pool":
+    if search and isinstance(op, Pool):
         op = PoolBN(op, _bn(C, False))
     return op
 
-
-def op_kind(op: nn.Module) -> str:
-    """The op's `kind` ('zero', 'identity', 'pool', 'conv', 'reduce'; 'other' if it has none)."""
-    return getattr(type(op), "kind", "other")

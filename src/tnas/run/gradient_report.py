@@ -19,7 +19,7 @@ import torch
 from tnas.run.report import summary_lines
 from tnas.run.result import _ground_truth, _kendall
 from tnas.run.rundir import RunDir
-from tnas.run.search import _fixed_batches
+from tnas.run.search import _fixed_batches, eval_batches
 from tnas.sampler.tnas import TNASSampler
 from tnas.strategy.gradient import derive_best_of, derive_mode
 from tnas.strategy.oneshot import SupernetEvaluator
@@ -33,10 +33,7 @@ _log = logging.getLogger(__name__)
 def _evaluator(run: Any) -> SupernetEvaluator:
     """Supernet valid accuracy (%) after BN recalibration, on fixed batches (as the one-shot search)."""
     p = run.parts
-    s = p.cfg.search
-    g = torch.Generator().manual_seed(p.cfg.seed * 1000 + 7)
-    calib = [p.data.train.random_batch(s.eval_batch_size, g, augment=False)[0] for _ in range(s.bn_batches)]
-    valid = _fixed_batches(p.data.valid, s.eval_batch_size, s.eval_batches)
+    calib, valid = eval_batches(p, torch.Generator().manual_seed(p.cfg.seed * 1000 + 7))
     return SupernetEvaluator(p.supernet, p.supernet.space, calib, valid)
 
 

@@ -25,7 +25,7 @@ from tnas import __version__
 from tnas.errors import TnasError
 from tnas.run.checkpoint import load_checkpoint, save_checkpoint
 from tnas.run.config import RunConfig, config_from_dict
-from tnas.run.overrides import to_dict
+from tnas.run.overrides import flatten, to_dict
 from tnas.run.rundir import RunDir, environment
 from tnas.run.search import Interrupted, Parts, epoch_stream, _shared_path, _sigint, _StopFlag, build
 from tnas.sampler.softmax import ArchParameters, categorical_entropy, tau_schedule
@@ -102,8 +102,6 @@ _UNUSED = ("train.score_every", "train.metric", "train.relative_scores", "search
 
 def _warn_unused(cfg: RunConfig) -> None:
     """Say which set options this strategy ignores, instead of ignoring them silently."""
-    from tnas.run.overrides import flatten, to_dict
-
     now, default = flatten(to_dict(cfg)), flatten(to_dict(RunConfig()))
     changed = [k for k in _UNUSED if now.get(k) != default.get(k)]
     if changed:

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from tnas.errors import TnasError
-from tnas.run.rundir import RunDir
 from tnas.run.constraints import found_cost
+from tnas.run.rundir import RunDir
 from tnas.run.search import Parts, _fixed_batches, _save
 from tnas.strategy.oneshot import SupernetEvaluator
 
@@ -52,7 +52,7 @@ def _kendall(parts: Parts, evaluator: SupernetEvaluator, table: Any, dataset: st
     top = gt >= torch.tensor(gt).quantile(0.9).item()
     tau_all = float(kendalltau(est, gt).statistic)
     tau_top = float(kendalltau(est[top], gt[top]).statistic) if top.sum() >= 3 else math.nan
-    return {"tau": tau_all, "tau_top10": tau_top, "cells": int(len(keys))}
+    return {"tau": tau_all, "tau_top10": tau_top, "cells": len(keys)}
 
 
 def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, Any]:

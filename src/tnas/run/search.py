@@ -272,6 +272,14 @@ def _fixed_batches(images: Any, batch_size: int, count: int) -> list[tuple[torch
     return out
 
 
+def eval_batches(parts: Parts, g: torch.Generator) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The supernet evaluator's data: `search.bn_batches` BN-calibration image batches drawn
+    from the training split with `g` (advanced), and the fixed validation batches."""
+    s = parts.cfg.search
+    calib = [parts.data.train.random_batch(s.eval_batch_size, g, augment=False)[0] for _ in range(s.bn_batches)]
+    return calib, _fixed_batches(parts.data.valid, s.eval_batch_size, s.eval_batches)
+
+
 def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True) -> Any:
     """The SPOS genetic algorithm on the trained supernet; initial population from p(a|z) for
     TNAS-OS. Returns the History of evaluated architectures (fitness = supernet valid acc, %)."""
@@ -281,8 +289,7 @@ def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool 
     parts.phase = "search"
     space = parts.supernet.space
     g = torch.Generator().manual_seed(cfg.seed * 1000 + 7)  # fixed: a resumed search replays it
-    calib = [parts.data.train.random_batch(s.eval_batch_size, g, augment=False)[0] for _ in range(s.bn_batches)]
-    valid = _fixed_batches(parts.data.valid, s.eval_batch_size, s.eval_batches)
+    calib, valid = eval_batches(parts, g)
     bar = tqdm(total=s.budget, desc="search", unit="arch", disable=not progress_bar, leave=False, dynamic_ncols=True)
     bar.update(len(parts.memo))
     fresh = {"n": 0}

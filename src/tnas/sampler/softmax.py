@@ -141,9 +141,6 @@ class ArchParameters:
         probs = self.probs().cpu()
         return torch.multinomial(probs, n, replacement=True, generator=generator).T.contiguous()
 
-    def is_finite(self) -> bool:
-        return bool(torch.isfinite(self.alpha).all())
-
     # ---- state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"version": _VERSION, "kind": "softmax", "space": self.space.name,

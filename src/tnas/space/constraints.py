@@ -13,22 +13,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
+from tnas.sampler.base import Sampler
 from tnas.space.base import SearchSpace
 
 logger = logging.getLogger(__name__)
 
 CostFn = Callable[[Tensor], tuple[int, int]]  # arch long [D] -> (params, FLOPs)
-
-
-@runtime_checkable
-class _Samples(Protocol):
-    def sample(self, n: int, *, generator: torch.Generator) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ def within(cost: tuple[int, int], max_params: float | None, max_flops: float | N
 
 
 def sample_within_budget(
-    source: SearchSpace | _Samples, n: int, *, cost: CostFn, generator: torch.Generator,
+    source: SearchSpace | Sampler, n: int, *, cost: CostFn, generator: torch.Generator,
     max_flops: float | None = None, max_params: float | None = None, batch: int | None = None,
     max_draws: int = 100_000, min_cost: tuple[int, int] | None = None,
 ) -> tuple[Tensor, BudgetStats]:

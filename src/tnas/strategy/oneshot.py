@@ -182,7 +182,7 @@ def _sample_one(sampler: Sampler, generator: torch.Generator,
     for _ in range(_MAX_REJECTIONS):
         if hasattr(sampler, "last_sources"):
             archs, src = sampler.sample(1, generator=generator, return_sources=True)
-            archs, from_vae = archs, bool(src[0])
+            from_vae = bool(src[0])
         else:
             archs, from_vae = sampler.sample(1, generator=generator), False
         if constraint is None or bool(constraint(archs)[0]):

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.ops.darts import DARTS_OPS, FactorizedReduce, ReLUConvBN, make_darts_op
+from tnas.ops import BNConfig, FactorizedReduce, ReLUConvBN
+from tnas.ops.darts import DARTS_OPS, make_darts_op
 from tnas.space import SearchSpace, get_space
 from tnas.space.darts import CELLS, LAYOUT, NUM_NODES, CellNodes, DARTSSpace, node_pairs
 
@@ -64,9 +65,9 @@ def macro_layout(C: int, N: int) -> list[CellSpec]:
 
 def preprocess(spec: CellSpec, affine: bool) -> tuple[nn.Module, nn.Module]:
     """The cell's input adapters: (for s0, for s1)."""
-    p0 = FactorizedReduce(spec.C_pp, spec.C, affine) if spec.reduction_prev else \
-        ReLUConvBN(spec.C_pp, spec.C, 1, 1, 0, affine)
-    return p0, ReLUConvBN(spec.C_p, spec.C, 1, 1, 0, affine)
+    bn = BNConfig(affine)
+    p0 = FactorizedReduce(spec.C_pp, spec.C, 2, bn) if spec.reduction_prev else ReLUConvBN(spec.C_pp, spec.C, 1, 1, bn)
+    return p0, ReLUConvBN(spec.C_p, spec.C, 1, 1, bn)
 
 
 class _SearchCell(nn.Module):

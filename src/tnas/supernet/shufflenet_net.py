@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.ops.shufflenet import SHUFFLE_BLOCKS, build_shuffle_block
+from tnas.ops.shufflenet import build_shuffle_block
 from tnas.space import SearchSpace
 
 
@@ -142,5 +142,5 @@ def spos_network(space: SearchSpace, arch: Tensor, C: int = 64, num_classes: int
     space.validate(arch)
     if arch.dim() != 1:
         raise TnasError(f"A network is built from one architecture, long [{space.num_decisions}]; got {tuple(arch.shape)}.")
-    names = [SHUFFLE_BLOCKS[int(k)] for k in arch.tolist()]
-    return ShuffleNetNetwork(names, spos_layout(C), num_classes, in_channels, dropout)
+    # the space's own choice names (as the supernet and the cost table use), not SHUFFLE_BLOCKS' order
+    return ShuffleNetNetwork(space.decode(arch), spos_layout(C), num_classes, in_channels, dropout)

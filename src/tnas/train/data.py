@@ -120,9 +120,6 @@ class InMemorySource:
         self.train, self.test, how = protocol_sets(splits, d.split)
         self.cfg, self.dist = cfg, dist
         self.global_batch = cfg.optim.batch_size
-        if self.global_batch % dist.world:
-            raise TnasError(f"optim.batch_size={self.global_batch} must be divisible by the {dist.world} torchrun "
-                            "processes: each rank trains on an equal slice of the global batch.")
         if len(self.train) < self.global_batch:
             raise TnasError(f"The training set has {len(self.train)} images, fewer than optim.batch_size="
                             f"{self.global_batch}. Lower optim.batch_size or raise data.limit.")
@@ -152,6 +149,9 @@ class InMemorySource:
 
 def make_source(cfg: TrainRunConfig, device: torch.device, dist: DistInfo) -> BatchSource:
     """The in-memory source, or the streaming one for `data.stream=true` image folders."""
+    if cfg.optim.batch_size % dist.world:  # checked before any data is read
+        raise TnasError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {dist.world} torchrun "
+                        "processes: each rank trains on an equal slice of the global batch.")
     if cfg.data.stream:
         from tnas.train.stream import StreamSource
 

@@ -103,12 +103,13 @@ def train_steps(
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss, logits = _step(model, optimizer, params, x, y, reg, lr, int(sums["i"]))
+        value = float(loss.detach())  # one host sync for the sums and the progress bar
         sums["i"] += 1
-        sums["loss"] += float(loss.detach())
+        sums["loss"] += value
         sums["correct"] += float((logits.detach().argmax(1) == y).sum())
         sums["seen"] += float(len(y))
         if on_step is not None:
-            on_step({"loss": float(loss.detach()), "lr": lr})
+            on_step({"loss": value, "lr": lr})
     return sums["i"] >= steps
 
 

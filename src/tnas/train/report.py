@@ -95,17 +95,11 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
 
 
 def finish(tr: Any, run: RunDir) -> dict[str, Any]:
-    """result.json + report.md (rank 0) for a run whose epochs are all done; marks it done."""
+    """result.json + report.md (rank 0) for a run whose epochs are all done."""
     result = build_result(tr)
     run.write_result(result)
     if run.enabled:
         write_report(run.path, result, tr.state.history)
-    if not tr.state.done:
-        tr.state.done = True
-        if run.enabled:
-            from tnas.run.checkpoint import save_checkpoint
-
-            save_checkpoint(run.path / "ckpt" / "last.pt", tr.checkpoint())
     _log.info("test accuracy %.2f%% (best %.2f%% at epoch %d); %.3f M params, %s M FLOPs; run directory %s",
               result["test_acc"], result["best_test_acc"], result["best_epoch"], result["params_M"],
               "n/a" if result["flops_M"] is None else f"{result['flops_M']:.2f}", run.path)

@@ -204,8 +204,8 @@ def _epoch(tr: Trainer, run: RunDir, flag: _StopFlag, progress_bar: bool) -> Non
                               "drop_path_prob": getattr(tr.model, "drop_path_prob", 0.0)}
     if (st.epoch + 1) % cfg.eval_every == 0 or st.epoch + 1 == epochs:
         record.update(_evaluate(tr))
-    st.seconds += time.perf_counter() - t0
     record["seconds"] = time.perf_counter() - t0
+    st.seconds += record["seconds"]
     st.history.append(record)
     st.epoch, st.step_in_epoch, st.sums = st.epoch + 1, 0, new_sums()
     run.log_metrics(record)
@@ -283,6 +283,9 @@ def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = 
                 while tr.state.epoch < cfg.optim.epochs:
                     _epoch(tr, run, flag, progress_bar)
             result = finish(tr, run)
+            if not tr.state.done:  # the final checkpoint marks the run finished
+                tr.state.done = True
+                _save(tr, run)
         finally:
             run.close()
     return result, run.path

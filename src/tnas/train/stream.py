@@ -154,9 +154,6 @@ class StreamSource:
         self.cfg, self.dist, self.device = cfg, dist, device
         self.train = ImageFolderStream(train_files, train_labels, side, d.augment, cfg.seed)
         self.test = ImageFolderStream(val_files, val_labels, side, False, cfg.seed)
-        if cfg.optim.batch_size % dist.world:
-            raise TnasError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {dist.world} "
-                            "torchrun processes.")
         self.local = cfg.optim.batch_size // dist.world
         self.sampler = ResumableDistributedSampler(self.train, num_replicas=dist.world, rank=dist.rank,
                                                    shuffle=True, seed=cfg.seed, drop_last=True)
