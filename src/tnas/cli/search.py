@@ -40,30 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
-    preset, overrides = None, []
-    for i, item in enumerate(items):
-        if "=" in item:
-            overrides.append(item)
-        elif i == 0:
-            preset = item
-        else:
-            raise TnasError(
-                f"Unexpected argument '{item}': give at most one preset (first), then key=value overrides, "
-                "e.g. `tnas search digits-quick train.epochs=3`."
-            )
-    return preset, overrides
-
-
 def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tnas.run.config import list_presets, resolve_config
-    from tnas.run.overrides import parse_override_args, to_dict
+    from tnas.run.overrides import parse_override_args, split_preset_args, to_dict
     if args.list_presets:
         print("\n".join(list_presets()))
         return 0
-    preset, overrides = _split_args(args.args)
+    preset, overrides = split_preset_args(args.args, "tnas search digits-quick train.epochs=3")
     if args.resume:
         if preset or overrides:
             raise TnasError("--resume takes the run directory only; its saved config is used (no preset or overrides).")

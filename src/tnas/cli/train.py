@@ -97,17 +97,10 @@ def read_genotype(text: str) -> str:
 
 def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
     """(genotype, preset, overrides): the genotype is always first (DARTS genotypes contain '=')."""
-    genotype, rest = items[0], items[1:]
-    preset, overrides = None, []
-    for i, item in enumerate(rest):
-        if "=" in item:
-            overrides.append(item)
-        elif i == 0:
-            preset = item
-        else:
-            raise TnasError(f"Unexpected argument '{item}': give the genotype first, then at most one preset, then "
-                            "key=value overrides, e.g. `tnas train GENOTYPE train-quick optim.epochs=3`.")
-    return genotype, preset, overrides
+    from tnas.run.overrides import split_preset_args
+
+    preset, overrides = split_preset_args(items[1:], "tnas train GENOTYPE train-quick optim.epochs=3")
+    return items[0], preset, overrides
 
 
 def _config(args: argparse.Namespace):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tnas.errors import TnasError
+from tnas.space.constraints import within
 from tnas.supernet.registry import NetSize, arch_cost, final_size, get_family
 
 if TYPE_CHECKING:
@@ -42,8 +43,7 @@ def constraint(parts: Parts) -> Any:
             k = space.key(a)
             if k not in cache:
                 params, flops = arch_cost(space, a, size)
-                cache[k] = ((s.max_params_M is None or params / 1e6 <= s.max_params_M)
-                            and (s.max_flops_M is None or flops / 1e6 <= s.max_flops_M))
+                cache[k] = within((params / 1e6, flops / 1e6), s.max_params_M, s.max_flops_M)
             out.append(cache[k])
         return torch.tensor(out, dtype=torch.bool)
 

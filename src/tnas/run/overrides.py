@@ -146,3 +146,18 @@ def parse_override_args(items: list[str]) -> dict[str, str]:
             )
         out[key.strip()] = value.strip()
     return out
+
+
+def split_preset_args(items: list[str], example: str) -> tuple[str | None, list[str]]:
+    """[PRESET] key=value ... -> (preset or None, overrides). `example` (a full command line)
+    goes into the error for any other argument."""
+    preset, overrides = None, []
+    for i, item in enumerate(items):
+        if "=" in item:
+            overrides.append(item)
+        elif i == 0:
+            preset = item
+        else:
+            raise TnasError(f"Unexpected argument '{item}': give at most one preset (first), then key=value "
+                            f"overrides, e.g. `{example}`.")
+    return preset, overrides

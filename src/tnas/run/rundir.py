@@ -146,3 +146,14 @@ class RunDir:
     def close(self) -> None:
         if self._tb:
             self._tb.close()
+
+
+def shared_run_path(is_main: bool, world: int, out: str, space: str, tag: str, seed: int) -> Path:
+    """A new run directory's path: rank 0 names it, the other ranks of a torchrun job learn it
+    (they never write to it)."""
+    path = [str(RunDir.new_path(out, space, tag, seed)) if is_main else None]
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(path, src=0)
+    return Path(path[0])

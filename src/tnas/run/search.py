@@ -28,7 +28,7 @@ from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.dist import DistInfo, allreduce_grads, device_for, init_distributed
 from tnas.run.overrides import to_dict
-from tnas.run.rundir import RunDir, environment
+from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.uniform import UniformSampler
 from tnas.space import get_space
@@ -317,13 +317,7 @@ def search_stage(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool 
 
 
 def _shared_path(parts: Parts, cfg: RunConfig) -> Path:
-    """Rank 0 names the new run directory; the other ranks learn it (they never write to it)."""
-    path = [str(RunDir.new_path(cfg.out, cfg.space, cfg.strategy, cfg.seed)) if parts.dist.is_main else None]
-    if parts.dist.world > 1:
-        import torch.distributed as dist
-
-        dist.broadcast_object_list(path, src=0)
-    return Path(path[0])
+    return shared_run_path(parts.dist.is_main, parts.dist.world, cfg.out, cfg.space, cfg.strategy, cfg.seed)
 
 
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,

@@ -32,3 +32,15 @@ class Sampler(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def check_state(state: dict[str, Any], kind: str, version: int, what: str) -> None:
+    """Raise TnasError unless `state` is a state_dict of `kind` at `version` (for `what`, e.g.
+    'a TNASSampler'): loading another class's or another tnas version's state fails clearly."""
+    if state.get("version") != version or state.get("kind") != kind:
+        from tnas.errors import TnasError
+
+        raise TnasError(
+            f"Cannot load {what} from a state with kind={state.get('kind')!r}, version={state.get('version')!r}; "
+            f"expected kind={kind!r}, version={version}. Load the state into the class (and tnas version) that saved it."
+        )

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from tnas.errors import TnasError, unknown
+from tnas.sampler.base import check_state
 from tnas.space.base import SearchSpace
 
 _VERSION = 1
@@ -147,12 +148,7 @@ class ArchParameters:
                 "alpha": self.alpha.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _VERSION or state.get("kind") != "softmax":
-            raise TnasError(
-                f"Cannot load ArchParameters from a state with kind={state.get('kind')!r}, version="
-                f"{state.get('version')!r}; expected kind='softmax', version={_VERSION}. Load the state into the "
-                "class (and tnas version) that saved it."
-            )
+        check_state(state, "softmax", _VERSION, "ArchParameters")
         shape = tuple(self.alpha.shape)
         if state["space"] != self.space.name or tuple(state["alpha"].shape) != shape:
             raise TnasError(

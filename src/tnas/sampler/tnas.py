@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError, unknown
+from tnas.sampler.base import check_state
 from tnas.sampler.vae import TransformerVAE, VAEConfig
 from tnas.space.base import SearchSpace
 
@@ -312,12 +313,7 @@ class TNASSampler:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _VERSION or state.get("kind") != "tnas":
-            raise TnasError(
-                f"Cannot load a TNASSampler from a state with kind={state.get('kind')!r}, version="
-                f"{state.get('version')!r}; expected kind='tnas', version={_VERSION}. Load the state into "
-                "the sampler class (and tnas version) that saved it."
-            )
+        check_state(state, "tnas", _VERSION, "a TNASSampler")
         if state["space"] != self.space.name:
             raise TnasError(
                 f"This TNAS state was saved for space '{state['space']}', not '{self.space.name}'; build the "

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
+from tnas.sampler.base import check_state
 from tnas.space.base import SearchSpace
 
 _VERSION = 1
@@ -39,9 +40,4 @@ class UniformSampler:
         return {"version": _VERSION, "kind": "uniform", "space": self.space.name}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _VERSION or state.get("kind") != "uniform":
-            raise TnasError(
-                f"Cannot load a UniformSampler from a state with kind={state.get('kind')!r}, "
-                f"version={state.get('version')!r}; expected kind='uniform', version={_VERSION}. "
-                "Load the state into the sampler class that saved it."
-            )
+        check_state(state, "uniform", _VERSION, "a UniformSampler")

@@ -48,8 +48,8 @@ class BudgetStats:
     min_params_seen: int
 
 
-def within(cost: tuple[int, int], max_params: float | None, max_flops: float | None) -> bool:
-    """True when (params, FLOPs) `cost` meets both limits (None = no limit)."""
+def within(cost: tuple[float, float], max_params: float | None, max_flops: float | None) -> bool:
+    """True when (params, FLOPs) `cost` meets both limits, in the same units (None = no limit)."""
     params, flops = cost
     return (max_params is None or params <= max_params) and (max_flops is None or flops <= max_flops)
 

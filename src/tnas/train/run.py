@@ -29,7 +29,7 @@ from tnas.errors import TnasError
 from tnas.run.checkpoint import load_checkpoint, save_checkpoint
 from tnas.run.dist import DistInfo, device_for, init_distributed
 from tnas.run.overrides import to_dict
-from tnas.run.rundir import RunDir, environment
+from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.run.search import Interrupted, _sigint, _StopFlag, resolve_device
 from tnas.space import SearchSpace, get_space
 from tnas.supernet.registry import NetSize, final_size, get_family
@@ -216,13 +216,7 @@ def _epoch(tr: Trainer, run: RunDir, flag: _StopFlag, progress_bar: bool) -> Non
 
 
 def _shared_path(tr: Trainer) -> Path:
-    """Rank 0 names the new run directory; the other ranks learn it (they never write to it)."""
-    path = [str(RunDir.new_path(tr.cfg.out, tr.cfg.space, "train", tr.cfg.seed)) if tr.dist.is_main else None]
-    if tr.dist.world > 1:
-        import torch.distributed as dist
-
-        dist.broadcast_object_list(path, src=0)
-    return Path(path[0])
+    return shared_run_path(tr.dist.is_main, tr.dist.world, tr.cfg.out, tr.cfg.space, "train", tr.cfg.seed)
 
 
 def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainRunConfig, dict[str, Any] | None]:
