@@ -26,10 +26,7 @@ def gen(seed: int) -> torch.Generator:
 def table():
     from tnas.bench import load_nb201
 
-    try:
-        return load_nb201()
-    except TnasError as e:  # only when the shared data dir is absent on this machine
-        pytest.skip(f"NB201 ground-truth table not found ({e}); these tests need the real table.")
+    return load_nb201()  # the real table, bundled with tnas
 
 
 def trained_sampler(table, seed: int = 0, steps: int = 4) -> tuple[TNASSampler, torch.Tensor]:

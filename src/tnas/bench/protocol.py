@@ -19,8 +19,8 @@ CONVERT_HOW = (
     "NATS-tss-v1_0-3ffb9-simple --out DIR` (needs `pip install 'tnas[nats]'`)."
 )
 HOW = (
-    "Point TNAS_DATA at the shared data root (the folder holding nb201/nb201_all.csv) or pass the "
-    "table's folder explicitly (--path DIR). " + CONVERT_HOW
+    "Leave the path out (and TNAS_DATA unset, or without an nb201/ folder) to use the table bundled with tnas, "
+    "or pass a folder holding nb201_all.csv (--path DIR). " + CONVERT_HOW
 )
 OP_COLUMNS = ("op_0to1", "op_0to2", "op_1to2", "op_0to3", "op_1to3", "op_2to3")
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=2, help="worker processes, 1 torch thread each (default 2)")
     s.add_argument("--device", default="cpu",
                    help="where the TNAS VAEs train (default cpu: the 6-token VAE is launch-bound on a GPU)")
-    s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 or ../shared/data/nb201)")
+    s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 when it exists, else the bundled table)")
     s.set_defaults(func=run_sampler)
     p.set_defaults(func=lambda args: p.print_help() or 0)
 

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("arch", metavar="ARCH", help="NB201 architecture string or official index 0..15624")
     p.add_argument("--dataset", default="all",
                    help="cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16) or all (default)")
-    p.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201, "
-                   "then ../shared/data/nb201)")
+    p.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201 when "
+                   "it exists, else the table bundled with tnas)")
     p.set_defaults(func=run)
 
 
