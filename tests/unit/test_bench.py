@@ -86,6 +86,25 @@ def test_aliases_and_mean_accuracy(table):
     assert table.query(857, "imagenet16-120", "test") == pytest.approx(47.3111, abs=1e-4)
 
 
+def test_nb201_dataset_names_keep_their_upstream_meaning(table, capsys):
+    resnet = table.arch_of(11472)
+    assert table.query(resnet, "cifar10-valid", "valid") == table.query(resnet, "cifar10", "valid")  # x-valid
+    assert table.query(resnet, "cifar10-valid", "x-valid") == pytest.approx(90.86, abs=0.005)
+    # test of cifar10-valid = ori-test after 25k training, not cifar10's 50k-training test accuracy
+    assert table.query(resnet, "cifar10-valid", "ori-test") == float(table.column("nats_c10v_oritest_acc")[
+        table.space.key(resnet)]) != table.query(resnet, "cifar10", "test")
+    best = table.best("cifar10-valid", "test")
+    assert (best.index, round(best.value, 4)) == (1459, 91.5233)  # the HPOBench anchor in shared/data/README.md
+    for name, index, value in (("CIFAR-10", 6111, 94.3733), ("cifar100", 9930, 73.5133),
+                               ("ImageNet16-120", 857, 47.3111)):
+        assert (table.best(name, "x-test" if name != "CIFAR-10" else "ori-test").index, ) == (index, )
+        assert table.query(index, name, "test") == pytest.approx(value, abs=1e-4)
+    with pytest.raises(TnasError, match="'ori-test' of cifar100.*x-test"):
+        table.query(resnet, "cifar100", "ori-test")
+    assert main(["query", "11472", "--dataset", "cifar10-valid"]) == 0
+    assert "90.86" in capsys.readouterr().out
+
+
 def test_supernet_estimates_and_extra_columns(table):
     arch = table.arch_of(1)
     assert float(table.supernet_estimate(arch)) == pytest.approx(65.51)

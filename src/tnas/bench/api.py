@@ -53,132 +53,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tnas.bench.api_keys import (
+    DATASET_NAMES, HPS, NUM_CLASSES, INPUT_SIZE, SETS, FIELDS, EVAL_NAMES, SET_TO_KEY, INFO_COLUMNS, C10_COST, TIME_COLUMNS, MissingBenchKey, BenchInfo, why_missing, remap_dataset_set_names,
+)
 from tnas.bench.nb201 import NB201Table, load_nb201
-from tnas.errors import TnasError, suggest, unknown
+from tnas.errors import TnasError, unknown
 from tnas.space.nb201 import NB201_OPS
 
 logger = logging.getLogger(__name__)
 
-DATASET_NAMES = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
-HPS = ("12", "200")
-NUM_CLASSES = {"cifar10-valid": 10, "cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
-INPUT_SIZE = {"cifar10-valid": 32, "cifar10": 32, "cifar100": 32, "ImageNet16-120": 16}
-
-_SETS = {"cifar10-valid": ("train", "valid", "test"), "cifar10": ("train", "test"),
-         "cifar100": ("train", "valid", "test", "valtest"), "ImageNet16-120": ("train", "valid", "test", "valtest")}
-_FIELDS = ("loss", "accuracy", "per-time", "all-time")
-_EVAL_NAMES = {"cifar10-valid": ("x-valid", "ori-test"), "cifar10": ("ori-test",),
-               "cifar100": ("ori-test", "x-valid", "x-test"), "ImageNet16-120": ("ori-test", "x-valid", "x-test")}
-# metric_on_set (after upstream's remapping) -> the get_more_info key prefix that holds it
-_SET_TO_KEY = {"cifar10-valid": {"train": "train", "x-valid": "valid", "valid": "valid", "ori-test": "test"},
-               "cifar10": {"train": "train", "ori-test": "test"},
-               "cifar100": {"train": "train", "x-valid": "valid", "x-test": "test", "ori-test": "valtest"}}
-_SET_TO_KEY["ImageNet16-120"] = _SET_TO_KEY["cifar100"]
-
-_V, _ST = "nats_c10v_", "st_c10_train_time_"
-_INFO = {  # (dataset, hp) -> {get_more_info key: column}
-    ("cifar10-valid", "200"): {
-        "train-loss": _V + "train_loss", "train-accuracy": _V + "train_acc",
-        "train-per-time": _V + "train_time_per_epoch_s", "train-all-time": _V + "train_time_total_s",
-        "valid-loss": _V + "valid_loss", "valid-accuracy": "c10_valid",
-        "valid-per-time": _V + "valid_eval_time_per_epoch_s", "valid-all-time": _V + "valid_eval_time_total_s",
-        "test-loss": _V + "oritest_loss", "test-accuracy": _V + "oritest_acc",
-        "test-per-time": _V + "oritest_eval_time_per_epoch_s", "test-all-time": _V + "oritest_eval_time_total_s"},
-    ("cifar10", "200"): {"test-accuracy": "c10_test", "train-per-time": _ST + "per_epoch_s",
-                         "train-all-time": _ST + "total_s"},
-    ("cifar100", "200"): {"valid-accuracy": "c100_valid", "test-accuracy": "c100_test"},
-    ("ImageNet16-120", "200"): {"valid-accuracy": "in16_valid", "test-accuracy": "in16_test"},
-    ("cifar10-valid", "12"): {"valid-accuracy": "e12_c10_valid"},
-    ("cifar10", "12"): {"test-accuracy": "e12_c10_test"},
-    ("cifar100", "12"): {"valid-accuracy": "e12_c100_valid", "test-accuracy": "e12_c100_test"},
-    ("ImageNet16-120", "12"): {"valid-accuracy": "e12_in16_valid", "test-accuracy": "e12_in16_test"},
-}
-_C10_COST = {"flops": "c10_flops_M", "params": "c10_params_M", "latency": "c10_latency_s"}
-_TIMES = {  # dataset -> {cost key: column}, hp='200' only
-    "cifar10-valid": {"T-train@epoch": _V + "train_time_per_epoch_s", "T-train@total": _V + "train_time_total_s",
-                      "T-x-valid@epoch": _V + "valid_eval_time_per_epoch_s",
-                      "T-x-valid@total": _V + "valid_eval_time_total_s",
-                      "T-ori-test@epoch": _V + "oritest_eval_time_per_epoch_s",
-                      "T-ori-test@total": _V + "oritest_eval_time_total_s"},
-    "cifar10": {"T-train@epoch": _ST + "per_epoch_s", "T-train@total": _ST + "total_s"},
-}
 _UPSTREAM_FILE = re.compile(r"NAS-Bench-201-v1_[01]-[0-9a-f]+(\.pth)?|NAS-Bench-201-v1_1-archive|"
                             r"NATS-tss-v1_0-3ffb9(-simple|-full)?(\.pickle\.pbz2)?")
 _SIZE_FILE = re.compile(r"NATS-sss-v1_0-50262.*")
 _RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
-
-
-class MissingBenchKey(TnasError, KeyError):
-    """A dict key the bundled table cannot fill (or that upstream does not have either).
-
-    Both a `TnasError` and a `KeyError`, so `except KeyError` in ported code still catches it.
-    """
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
-
-
-class BenchInfo(dict):
-    """The dict `get_more_info` / `get_cost_info` return: upstream keys the table has, with values.
-
-    `info[key]` for a missing key raises `MissingBenchKey` saying why; `info.get(key)` returns None.
-    """
-
-    def __init__(self, values: dict[str, float], what: str, dataset: str, hp: str, upstream: tuple[str, ...],
-                 columns: dict[str, str]) -> None:
-        super().__init__(values)
-        self.what, self.dataset, self.hp, self.upstream, self._columns = what, dataset, hp, upstream, columns
-
-    def __missing__(self, key: str) -> Any:
-        why = _why_missing(self.dataset, self.hp, key, self.upstream, self._columns.get(key))
-        have = ", ".join(self) or "none"
-        raise MissingBenchKey(f"{self.what}['{key}'] is not available: {why} Keys present: {have}.")
-
-
-def _why_missing(dataset: str, hp: str, key: str, upstream: tuple[str, ...], column: str | None) -> str:
-    """Why `key` is absent from the dict for `dataset`/`hp` (`column`: the one that would serve it)."""
-    kind, _, field = key.partition("-")
-    if key not in upstream:
-        hint = ""
-        if dataset == "cifar10" and kind in ("valid", "T", "valtest"):
-            hint = (" cifar10 is trained on all 50k images and has no validation split; its validation "
-                    "results are dataset 'cifar10-valid'.")
-        return (f"'{key}' is not a key for '{dataset}' upstream either. Upstream keys: {', '.join(upstream)}."
-                f"{hint or suggest(key, upstream)}")
-    if column is not None:
-        return (f"the table in use has no column '{column}' (a table converted from the official files keeps "
-                f"only the accuracies and CIFAR-10 costs). Use the shared/bundled table.")
-    if kind == "valtest":
-        return ("valtest is the ori-test result (the whole official test/validation set); the table has only its "
-                "halves. Use 'valid-accuracy' (x-valid) or 'test-accuracy' (x-test).")
-    if key == "latency":
-        return "latency is known only for the CIFAR-10 network (datasets 'cifar10' and 'cifar10-valid')."
-    if kind == "T" or field in ("per-time", "all-time"):
-        return ("times are in the table only for hp='200': 'cifar10-valid' (NATS-Bench train/x-valid/ori-test) "
-                "and 'cifar10' training (Syne Tune export).")
-    if hp == "12":
-        if dataset == "cifar10-valid" and kind == "test":
-            return ("the 12-epoch data has no ori-test result of the cifar10-valid (25k-train) run; its CIFAR-10 "
-                    "test accuracy is the cifar10 (50k-train) run: use dataset 'cifar10'.")
-        return "the 12-epoch (hp='12') data holds only the final valid/test accuracies (mean over seeds)."
-    if key == "train-accuracy" and dataset == "cifar10":
-        return ("the table's CIFAR-10 train accuracy (st_c10_train_acc) is mostly single-seed, not the seed mean "
-                "is_random=False returns. 'cifar10-valid' has the seed-mean train accuracy and loss.")
-    if field == "loss" or kind == "train":
-        return "losses and train accuracies are in the table only for 'cifar10-valid' (NATS-Bench)."
-    return "the bundled table does not hold it."
-
-
-def remap_dataset_set_names(dataset: str, metric_on_set: str, verbose: bool = False) -> tuple[str, str]:
-    """Upstream's shorthand: ('cifar10', 'valid') -> ('cifar10-valid', 'x-valid'), ('cifar10', 'test') ->
-    ('cifar10', 'ori-test'), ('cifar100' | 'ImageNet16-120', 'valid' | 'test') -> 'x-valid' | 'x-test'."""
-    if dataset == "cifar10" and metric_on_set == "valid":
-        return "cifar10-valid", "x-valid"
-    if dataset == "cifar10" and metric_on_set == "test":
-        return "cifar10", "ori-test"
-    if dataset in ("cifar100", "ImageNet16-120") and metric_on_set in ("valid", "test"):
-        return dataset, "x-" + metric_on_set
-    return dataset, metric_on_set
 
 
 class NASBench201API:
@@ -286,8 +173,8 @@ class NASBench201API:
         self._check_seed_epoch(hp, iepoch, is_random)
         i = self._index(index)
         self._log("get_more_info", index=index, dataset=dataset, hp=hp)
-        upstream = tuple(f"{s}-{f}" for s in _SETS[dataset] for f in _FIELDS)
-        return self._info(_INFO[(dataset, hp)], i, upstream, dataset, hp,
+        upstream = tuple(f"{s}-{f}" for s in SETS[dataset] for f in FIELDS)
+        return self._info(INFO_COLUMNS[(dataset, hp)], i, upstream, dataset, hp,
                           f"get_more_info({i}, '{dataset}', hp='{hp}')")
 
     def get_cost_info(self, index: Any, dataset: str, hp: str | int = "200") -> BenchInfo:
@@ -304,8 +191,8 @@ class NASBench201API:
         i = self._index(index)
         self._log("get_cost_info", index=index, dataset=dataset, hp=hp)
         upstream = ("flops", "params", "latency", "T-train@epoch", "T-train@total",
-                    *(f"T-{n}@{w}" for n in _EVAL_NAMES[dataset] for w in ("epoch", "total")))
-        return self._info(_TIMES.get(dataset, {}) if hp == "200" else {}, i, upstream, dataset, hp,
+                    *(f"T-{n}@{w}" for n in EVAL_NAMES[dataset] for w in ("epoch", "total")))
+        return self._info(TIME_COLUMNS.get(dataset, {}) if hp == "200" else {}, i, upstream, dataset, hp,
                           f"get_cost_info({i}, '{dataset}', hp='{hp}')", costs=True)
 
     def get_latency(self, index: Any, dataset: str, hp: str | int = "200") -> float:
@@ -331,16 +218,16 @@ class NASBench201API:
         """
         hp = self._hp(hp)
         dataset, metric_on_set = remap_dataset_set_names(self._dataset(dataset), metric_on_set)
-        sets = _SET_TO_KEY[dataset]
+        sets = SET_TO_KEY[dataset]
         if metric_on_set not in sets:
             raise unknown(f"metric_on_set for '{dataset}'", metric_on_set, sets,
                           "('valid' / 'test' are upstream's shorthand, see remap_dataset_set_names.)")
         key = f"{sets[metric_on_set]}-accuracy"
         self._log("find_best", dataset=dataset, metric_on_set=metric_on_set, hp=hp)
-        upstream = tuple(f"{s}-accuracy" for s in _SETS[dataset])
-        column = _INFO[(dataset, hp)].get(key)
+        upstream = tuple(f"{s}-accuracy" for s in SETS[dataset])
+        column = INFO_COLUMNS[(dataset, hp)].get(key)
         if column is None or column not in self._have:
-            why = _why_missing(dataset, hp, key, upstream, column)
+            why = why_missing(dataset, hp, key, upstream, column)
             raise MissingBenchKey(f"find_best('{dataset}', '{metric_on_set}', hp='{hp}') needs '{key}': {why}")
         acc = self._by_index(column)
         ok = np.ones(len(acc), dtype=bool)
@@ -426,9 +313,9 @@ class NASBench201API:
         values = {k: float(self._by_index(c)[i]) for k, c in columns.items() if c in self._have}
         if costs:
             for k in ("flops", "params", "latency"):
-                if dataset in ("cifar10", "cifar10-valid") and _C10_COST[k] in self._have:
-                    values[k] = float(self._by_index(_C10_COST[k])[i])
-                elif k != "latency" and _C10_COST[k] in self._have:
+                if dataset in ("cifar10", "cifar10-valid") and C10_COST[k] in self._have:
+                    values[k] = float(self._by_index(C10_COST[k])[i])
+                elif k != "latency" and C10_COST[k] in self._have:
                     values[k] = float(self._cost(dataset, k)[i])
             values = {k: values[k] for k in upstream if k in values}  # upstream's key order
         return BenchInfo(values, what, dataset, hp, upstream, columns)
@@ -450,7 +337,7 @@ class NASBench201API:
 
     def _cost(self, dataset: str, what: str) -> np.ndarray:
         """'flops' (M) or 'params' (M) of every cell for `dataset`: float64 [15625] by index."""
-        table = self._by_index(_C10_COST[what])
+        table = self._by_index(C10_COST[what])
         if NUM_CLASSES[dataset] == 10:
             return table
         if (dataset, what) not in self._cols:
