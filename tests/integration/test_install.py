@@ -29,7 +29,9 @@ def test_non_editable_install_answers_query_from_another_directory(tmp_path: Pat
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels),
           str(REPO)], tmp_path)
-    _run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", *map(str, wheels.glob("tnas-*.whl"))], tmp_path)
+    # --ignore-installed: a tnas visible through the system site packages must not satisfy the install
+    _run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed",
+          *map(str, wheels.glob("tnas-*.whl"))], tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("TNAS_DATA", "PYTHONPATH")}
     env["TNAS_NO_SHARED"] = "1"
     elsewhere = tmp_path / "elsewhere"
