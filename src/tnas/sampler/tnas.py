@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError, unknown
-from tnas.sampler.base import check_state
+from tnas.sampler.base import SAMPLERS, check_state
 from tnas.sampler.vae import TransformerVAE, VAEConfig
 from tnas.space.base import SearchSpace
 
@@ -333,6 +333,9 @@ class TNASSampler:
         self._index = {k: i for i, k in enumerate(self._keys)}
         self.eps, self.trained, self.num_steps = float(state["eps"]), bool(state["trained"]), int(state["num_steps"])
         self._gen.set_state(state["generator"])
+
+
+SAMPLERS.add("tnas", lambda space, *, seed=0, config=None: TNASSampler(space, config, seed))
 
 
 def _accept(keys: list[int], seen: set[int], rows: list[int]) -> list[int]:
