@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tnas.evaluate.shufflenet_cost import (
+from tnas.supernet.shufflenet_cost import (
     count_by_hooks,
     network_cost,
     shufflenet_cost,

@@ -10,7 +10,8 @@ from tnas.errors import TnasError
 from tnas.run.config import resolve_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.search import build
-from tnas.strategy.oneshot import SupernetEvaluator, epoch_summary, score_batch, train_epoch
+from tnas.evaluate import SupernetEvaluator
+from tnas.strategy.oneshot import epoch_summary, score_batch, train_epoch
 
 TINY = {"supernet.C": "4", "train.batch_size": "32", "sampler.min_observations": "4", "sampler.train_steps": "5",
         "sampler.eps0": "0.0", "sampler.eps_inc": "0.25", "sampler.eps_max": "0.75"}

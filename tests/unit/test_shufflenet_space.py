@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tnas.errors import TnasError
-from tnas.evaluate.shufflenet_cost import (
+from tnas.supernet.shufflenet_cost import (
     count_by_hooks,
     network_cost,
     shufflenet_cost,

@@ -22,7 +22,7 @@ from tnas.run.rundir import RunDir
 from tnas.run.search import _fixed_batches, eval_batches
 from tnas.sampler.tnas import TNASSampler
 from tnas.strategy.gradient import derive_best_of, derive_mode
-from tnas.strategy.oneshot import SupernetEvaluator
+from tnas.evaluate import SupernetEvaluator
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402

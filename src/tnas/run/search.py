@@ -23,6 +23,7 @@ from tqdm import tqdm
 from tnas import __version__
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
+from tnas.evaluate import SupernetEvaluator
 from tnas.run.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.constraints import check_constraint, constraint
@@ -32,7 +33,7 @@ from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.uniform import UniformSampler
 from tnas.space import get_space
-from tnas.strategy.oneshot import SupernetEvaluator, TrainState, train_epoch
+from tnas.strategy.oneshot import TrainState, train_epoch
 from tnas.supernet.registry import NetSize, build_supernet, get_family
 
 _log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ Gamma = (1 - eps) * U + eps * p(a|z) (SPOS: eps stays 0), trains its weights on 
 and scores it on a held-out validation batch (Metric_{t-1}); the scores go to `sampler.observe`
 and `sampler.step()` at each epoch boundary retrains the VAE and raises eps. The search stage
 (eq. 10) is the SPOS genetic algorithm with fitness = supernet validation accuracy after BN
-recalibration, its initial population drawn from p(a|z) (TNAS-OS) or U (SPOS).
+recalibration (`tnas.evaluate.SupernetEvaluator`), its initial population drawn from p(a|z)
+(TNAS-OS) or U (SPOS).
 
 The functions here are the loop bodies; `tnas.run.search` builds the parts, checkpoints and
 resumes them.
@@ -23,9 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.evaluate.bn import recalibrate_bn
 from tnas.sampler.base import Sampler
-from tnas.space.base import SearchSpace
 
 _log = logging.getLogger(__name__)
 
@@ -204,41 +203,3 @@ def score_batch(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric:
     if metric == "loss":
         return -F.cross_entropy(logits, y).item()
     return (logits.argmax(1) == y).float().mean().item() * 100
-
-
-class SupernetEvaluator:
-    """Fitness for the search stage: supernet accuracy (%) of each arch on fixed validation
-    batches after BN recalibration on fixed training batches.
-
-    Deterministic for given weights, and memoised (`memo`: key -> score) so a resumed search
-    replays the generations already evaluated instantly and reaches the same result.
-    """
-
-    def __init__(self, supernet: nn.Module, space: SearchSpace, calib: list[Tensor],
-                 valid: list[tuple[Tensor, Tensor]], memo: dict[int, float] | None = None,
-                 on_eval: Callable[[Tensor, float], None] | None = None) -> None:
-        self.supernet, self.space, self.calib, self.valid = supernet, space, calib, valid
-        self.memo: dict[int, float] = {} if memo is None else memo
-        self.on_eval = on_eval
-
-    def __call__(self, archs: Tensor) -> Tensor:
-        """long [N, D] -> accuracy float [N] (%)."""
-        out = []
-        for arch in archs.reshape(-1, self.space.num_decisions):
-            key = self.space.key(arch)
-            if key not in self.memo:
-                self.memo[key] = self.accuracy(arch)
-                if self.on_eval is not None:
-                    self.on_eval(arch, self.memo[key])
-            out.append(self.memo[key])
-        return torch.tensor(out, dtype=torch.float64)
-
-    @torch.no_grad()
-    def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
-        recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
-        self.supernet.eval()
-        correct = total = 0
-        for x, y in batches if batches is not None else self.valid:
-            correct += (self.supernet(x, arch).argmax(1) == y).sum().item()
-            total += y.numel()
-        return 100.0 * correct / max(total, 1)

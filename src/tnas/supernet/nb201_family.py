@@ -30,7 +30,7 @@ def _network(space: SearchSpace, arch: Tensor, size: NetSize, options: dict[str,
 
 
 def _cost(space: SearchSpace, arch: Tensor, size: NetSize) -> tuple[int, int]:
-    from tnas.evaluate.cost import count_flops, count_params
+    from tnas.supernet.nb201_cost import count_flops, count_params
 
     kw = dict(C=size.C, N=size.N, num_classes=size.num_classes, in_channels=size.in_channels, space=space)
     return count_params(arch, **kw), count_flops(arch, input_size=size.image_size, **kw)
