@@ -21,7 +21,7 @@ from tnas.ops.shufflenet import (
     shuffle_split,
 )
 from tnas.space import get_space
-from tnas.space.constraints import sample_within_budget
+from tnas.sampler.budget import sample_within_budget
 from tnas.supernet import shufflenet_family
 from tnas.supernet.registry import NetSize
 from tnas.supernet.shufflenet import ShuffleNetSupernet

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from tnas.errors import TnasError
 from tnas.sampler.base import Sampler
+from tnas.sampler.rejection import rejection_sample
 
 _log = logging.getLogger(__name__)
 
@@ -178,14 +179,18 @@ def _sample_one(sampler: Sampler, generator: torch.Generator,
                 constraint: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, bool]:
     """One architecture [1, D] and whether it came from the VAE (uniform samplers: never); with a
     constraint, the first draw that satisfies it (rejection sampling)."""
-    for _ in range(_MAX_REJECTIONS):
+    from_vae = [False]
+
+    def draw(k: int) -> Tensor:
         if hasattr(sampler, "last_sources"):
-            archs, src = sampler.sample(1, generator=generator, return_sources=True)
-            from_vae = bool(src[0])
-        else:
-            archs, from_vae = sampler.sample(1, generator=generator), False
-        if constraint is None or bool(constraint(archs)[0]):
-            return archs, from_vae
+            archs, src = sampler.sample(k, generator=generator, return_sources=True)
+            from_vae[0] = bool(src[0])
+            return archs
+        return sampler.sample(k, generator=generator)
+
+    archs = rejection_sample(draw, 1, batch=1, constraint=constraint, max_idle=_MAX_REJECTIONS).archs
+    if archs.shape[0]:
+        return archs, from_vae[0]
     raise TnasError(
         f"{_MAX_REJECTIONS} sampled architectures in a row broke the hard limits (search.max_params_M / "
         "max_flops_M): almost nothing in the space meets them. Loosen the limits or drop them (=null)."
