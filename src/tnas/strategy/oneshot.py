@@ -44,51 +44,73 @@ class TrainState:
     baseline: dict[str, float] = field(default_factory=dict)  # 'ema' of held-out scores (see train_epoch)
 
 
+@dataclass
+class Feedback:
+    """How sampled architectures are scored for the sampler during training.
+
+    Attributes:
+        valid_batch: returns a held-out batch (x, y) for scoring the sampled architecture.
+        every: score every `every`-th step (0: never).
+        metric: 'accuracy' (%) or 'loss' (scored as -cross-entropy).
+        baseline: when given, the sampler observes score - EMA(recent scores) instead of the raw
+            score: the supernet improves during training, so raw scores of architectures sampled
+            late would beat those sampled early for no other reason; the EMA (in baseline['ema'],
+            decay `decay` per scored step) is updated in place and checkpointed.
+    """
+
+    valid_batch: Callable[[], tuple[Tensor, Tensor]]
+    every: int
+    metric: str
+    baseline: dict[str, float] | None = None
+    decay: float = 0.98
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of a data-parallel step.
+
+    The global batch is split into world * micro_batches pieces; rank r processes pieces
+    [r * m, (r + 1) * m) (gradient accumulation over m). `sync(model, loss)` sums gradients and
+    the loss shares over ranks and returns the global loss (None: one process).
+    """
+
+    micro_batches: int = 1
+    rank: int = 0
+    world: int = 1
+    sync: Callable[[nn.Module, Tensor], Tensor] | None = None
+
+
 def train_epoch(
     supernet: nn.Module,
     sampler: Sampler,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     train_batches: Iterator[tuple[Tensor, Tensor]],
-    valid_batch: Callable[[], tuple[Tensor, Tensor]],
     arch_gen: torch.Generator,
     progress: dict[str, float],
     *,
     steps: int,
     grad_clip: float,
-    score_every: int,
-    metric: str,
+    feedback: Feedback,
+    shard: Shard = Shard(),
+    constraint: Callable[[Tensor], Tensor] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[Tensor, float, float, bool], None] | None = None,
-    micro_batches: int = 1,
-    rank: int = 0,
-    world: int = 1,
-    sync: Callable[[nn.Module, Tensor], Tensor] | None = None,
-    baseline: dict[str, float] | None = None,
-    baseline_decay: float = 0.98,
-    constraint: Callable[[Tensor], Tensor] | None = None,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
     Args:
         train_batches: yields (x float [B, C, H, W], y long [B]) on the supernet's device,
             positioned at step `progress['i']` of the epoch.
-        valid_batch: returns a held-out batch for scoring the sampled architecture.
         arch_gen: generator for architecture sampling (identical on every DDP rank).
         progress: running sums, updated in place: 'i' (steps done), 'loss', 'acc' (training
             batch accuracy, %), 'score' and 'n_score' (held-out metric), 'n_vae' (VAE samples).
-        should_stop: checked after every step (Ctrl-C); the epoch then stops early.
-        on_step: called with (arch long [D], loss, score or nan, from_vae).
-        micro_batches: gradient accumulation: the global batch is split into world * micro_batches
-            pieces; this rank processes pieces [rank * m, (rank + 1) * m).
-        baseline: when given, the sampler observes score - EMA(recent scores) instead of the raw
-            score: the supernet improves during training, so raw scores of architectures sampled
-            late would beat those sampled early for no other reason; the EMA (in baseline['ema'],
-            decay `baseline_decay` per scored step) is updated in place and checkpointed.
-        rank, world: data-parallel position; `sync(model, loss)` sums gradients and the loss
-            shares over ranks and returns the global loss (None: one process).
+        feedback: how the sampled architecture is scored for `sampler.observe`.
+        shard: this process's part of the global batch (data parallel, accumulation).
         constraint: ok(archs long [n, D]) -> bool [n]; when given, only architectures within the
             hard limits are trained (SPOS's constrained uniform sampling: rejection from the sampler).
+        should_stop: checked after every step (Ctrl-C); the epoch then stops early.
+        on_step: called with (arch long [D], loss, score or nan, from_vae).
     Returns:
         True when the epoch completed, False when it stopped early.
     """
@@ -100,9 +122,9 @@ def train_epoch(
         archs, from_vae = _sample_one(sampler, arch_gen, constraint)
         arch = archs[0]
         optimizer.zero_grad(set_to_none=True)
-        loss, acc = _forward_backward(supernet, arch, x, y, micro_batches, rank, world)
-        if sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
-            loss = sync(supernet, loss)
+        loss, acc = _forward_backward(supernet, arch, x, y, shard)
+        if shard.sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
+            loss = shard.sync(supernet, loss)
         if not torch.isfinite(loss):
             raise NaNLossError(
                 f"The training loss became {loss.item()} at step {int(progress['i'])} of this epoch (arch "
@@ -114,9 +136,9 @@ def train_epoch(
         optimizer.step()
         scheduler.step()
         score = math.nan
-        if score_every > 0 and int(progress["i"]) % score_every == 0:
-            score = score_batch(supernet, arch, *valid_batch(), metric)
-            sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, baseline_decay)]))
+        if feedback.every > 0 and int(progress["i"]) % feedback.every == 0:
+            score = score_batch(supernet, arch, *feedback.valid_batch(), feedback.metric)
+            sampler.observe(arch[None], torch.tensor([relative_score(score, feedback.baseline, feedback.decay)]))
             progress["score"] += score
             progress["n_score"] += 1
         progress["loss"] += loss.item()
@@ -130,15 +152,15 @@ def train_epoch(
     return True
 
 
-def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, micro: int, rank: int,
-                      world: int) -> tuple[Tensor, float]:
+def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, shard: Shard) -> tuple[Tensor, float]:
     """Loss of this rank's share of the global batch, backpropagated piece by piece.
 
     Each piece's loss is weighted by its share of the *global* batch, so summing gradients over
     ranks gives exactly the gradient of the global mean loss (1 process with world * micro pieces
     computes the same thing). Returns (this rank's share of the global mean loss, its batch acc %).
     """
-    pieces = list(zip(x.chunk(world * micro), y.chunk(world * micro)))[rank * micro : (rank + 1) * micro]
+    m, n = shard.micro_batches, shard.world * shard.micro_batches
+    pieces = list(zip(x.chunk(n), y.chunk(n)))[shard.rank * m : (shard.rank + 1) * m]
     correct, seen = 0, 0
     loss_sum = torch.zeros((), device=x.device)
     for xi, yi in pieces:
