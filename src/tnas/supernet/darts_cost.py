@@ -5,7 +5,8 @@ Conventions: `tnas.supernet.cost`, as the DARTS-family papers report them, on `D
 training aid only and is never counted.
 
 The skeleton (stem, cell preprocessing, classifier) does not depend on the cells; it and each
-(op, channels, stride, resolution) are measured once with `module_cost` and cached, so one architecture costs a few dictionary lookups (well under 1 ms).
+(op, channels, stride, resolution) are measured once with `module_cost` and cached, so one
+architecture costs a few dictionary lookups (well under 1 ms).
 """
 from __future__ import annotations
 
