@@ -17,7 +17,7 @@ from tnas.bench import load_nb201
 from tnas.bench.api import (
     DATASET_NAMES, BenchInfo, MissingBenchKey, NASBench201API, NATStopology, create, remap_dataset_set_names,
 )
-from tnas.evaluate.cost import count_flops, count_params
+from tnas.supernet.nb201_cost import count_flops, count_params
 
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 INDEX1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -10,7 +10,7 @@ from torch import nn
 
 from tnas.errors import TnasError
 from tnas.evaluate.bn import recalibrate_bn
-from tnas.evaluate.cost import count_flops, count_params
+from tnas.supernet.nb201_cost import count_flops, count_params
 from tnas.ops import BNConfig, build_op, list_ops
 from tnas.space import get_space
 from tnas.space.nb201 import NB201_EDGES, NB201_OPS

@@ -438,7 +438,7 @@ def _count(archs: Tensor, what: str, dataset: str) -> np.ndarray:
     A cell's cost is the skeleton's plus one term per edge that depends only on the edge's op (every
     edge maps C -> C channels at its stage's resolution), so 5 counts give all N.
     """
-    from tnas.evaluate.cost import count_flops, count_params  # builds meta-device networks: import late
+    from tnas.supernet.nb201_cost import count_flops, count_params  # builds meta-device networks: import late
 
     n, size = NUM_CLASSES[dataset], INPUT_SIZE[dataset]
 

@@ -63,7 +63,7 @@ def _numbers(text: str, kind: type, what: str) -> tuple:
 
 def settings_from_args(args: argparse.Namespace):
     """Resolve --quick and the defaults into BenchSettings; returns (settings, canonical command)."""
-    from tnas.evaluate.sampler_quality import BenchSettings
+    from tnas.harness.sampler_quality import BenchSettings
 
     base = QUICK if args.quick else DEFAULTS
     pick = {k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in base}
@@ -90,8 +90,8 @@ def settings_from_args(args: argparse.Namespace):
 
 def run_sampler(args: argparse.Namespace) -> int:
     from tnas.bench import PROTOCOL, load_nb201
-    from tnas.evaluate import sampler_report
-    from tnas.evaluate.sampler_quality import run_benchmark
+    from tnas.harness import sampler_report
+    from tnas.harness.sampler_quality import run_benchmark
 
     settings, command = settings_from_args(args)
     table = load_nb201(settings.table)  # fail fast (and name the fix) before starting workers
