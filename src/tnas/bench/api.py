@@ -38,7 +38,7 @@ export of NB201; columns as described in shared/data/README.md):
       cifar10(-valid)  flops (M), params (M), latency (s)        c10_flops_M, c10_params_M, c10_latency_s   ST
       cifar10-valid    T-{train,x-valid,ori-test}@{epoch,total}  nats_c10v_*time* (hp='200')               NATS
       cifar10          T-train@epoch, T-train@total              st_c10_train_time_* (hp='200')            ST
-      cifar100, IN16   flops, params                             tnas.evaluate.cost counter          analytic
+      cifar100, IN16   flops, params                             tnas.supernet.nb201_cost counter    analytic
 """
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ class NASBench201API:
         'T-train@epoch', 'T-train@total', 'T-<set>@epoch', 'T-<set>@total' the table has (s).
 
         CIFAR-10 costs are the table's; CIFAR-100 / ImageNet16-120 FLOPs/params come from
-        `tnas.evaluate.cost` (100 / 120 classes, 32 / 16 px input), shifted by the table's own CIFAR-10
+        `tnas.supernet.nb201_cost` (100 / 120 classes, 32 / 16 px input), shifted by the table's own CIFAR-10
         deviation from that count for the 150 cells where it differs (one conv op), so every dataset's
         network differs from CIFAR-10's only in its classifier and input size, as upstream's do.
         """
