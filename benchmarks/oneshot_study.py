@@ -49,7 +49,7 @@ STUDY_SETS = ["train.epochs=40", "sampler.eps_inc=0.04", "eval.tau_set=stratifie
               "eval.tau_top_cells=50"]
 SMOKE_SETS = [f"data.root={ROOT / 'tests' / 'data' / 'cifar10'}", "train.epochs=2", "train.steps_per_epoch=3",
               "train.batch_size=32", "train.score_every=1", "sampler.min_observations=2", "sampler.top_k=4",
-              "sampler.eps_inc=0.3", "search.budget=8", "search.population=4", "search.parents=2",
+              "sampler.eps_inc=0.3", "search.budget=12", "search.population=4", "search.parents=2",
               "search.mutations=2", "search.crossovers=2", "search.bn_batches=1", "search.eval_batches=1",
               "search.eval_batch_size=50", "eval.tau_set=stratified", "eval.tau_cells=30", "eval.tau_top_cells=5",
               "gradient.best_of=2", "gradient.marginal_samples=8", "gradient.tnas_g.refit_every=2"]
