@@ -83,7 +83,7 @@ def by_label(records: list[dict]) -> dict[str, dict[int, dict]]:
 # ---- tables --------------------------------------------------------------------------------
 def method_table(groups: dict[str, dict[int, dict]], labels: list[str]) -> list[str]:
     lines = ["| run label | n | GT test of found cell (%) | Kendall tau (all) | Kendall tau (top 10 %) | "
-             "conv / param-free / disconnected | supernet valid (%) | wall per run (s) |", "|---|---|---|---|---|---|---|---|"]
+             "conv / param-free / disconnected | supernet valid (%) | wall / CPU per run (s) |", "|---|---|---|---|---|---|---|---|"]
     for lab in labels:
         rs = list(groups.get(lab, {}).values())
         if not rs:
@@ -92,8 +92,20 @@ def method_table(groups: dict[str, dict[int, dict]], labels: list[str]) -> list[
         lines.append(f"| {lab} | {len(rs)} | {fmt_ms([gt_test(r) for r in rs])} | {fmt_ms([tau(r) for r in rs], 3)} | "
                      f"{fmt_ms([tau(r, 'tau_top10') for r in rs], 3)} | {kinds} | "
                      f"{fmt_ms([r.get('supernet_valid_acc') or math.nan for r in rs])} | "
-                     f"{mean_sd([r['job_wall'] for r in rs])[0]:.0f} |")
+                     f"{mean_sd([r['job_wall'] for r in rs])[0]:.0f} / {mean_sd([r.get('job_cpu', math.nan) for r in rs])[0]:.0f} |")
     return lines
+
+
+def label_summary(rs: list[dict]) -> dict[str, Any]:
+    """Mean, sd and n of the headline metrics of one run label, its cell kinds and costs."""
+    out: dict[str, Any] = {}
+    for key, f in {"gt_test": gt_test, "tau": tau, "tau_top10": lambda r: tau(r, "tau_top10"),
+                   "job_wall": lambda r: r["job_wall"], "job_cpu": lambda r: r.get("job_cpu", math.nan)}.items():
+        m, s, n = mean_sd([f(r) for r in rs])
+        out[key] = {"mean": m, "sd": s, "n": n}
+    out["kinds"] = {k: sum(r.get("cell_kind") == k for r in rs) for k in KINDS}
+    out["seeds"] = sorted(int(r["seed"]) for r in rs)
+    return out
 
 
 def paired_rows(groups: dict[str, dict[int, dict]], pairs: list[tuple[str, str]]) -> tuple[list[str], list[dict]]:

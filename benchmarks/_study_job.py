@@ -21,9 +21,11 @@ T4_SEED = 10_000  # draws use torch.Generator().manual_seed(T4_SEED + seed): fix
 
 
 def _gt_of(genotypes: list[str], space: Any, table: Any, dataset: str) -> list[float]:
+    import torch
+
     if not genotypes:
         return []
-    archs = __import__("torch").stack([space.from_genotype(g) for g in genotypes])
+    archs = torch.stack([space.from_genotype(g) for g in genotypes])
     return [round(float(x), 3) for x in table.lookup(archs, dataset, "test")]
 
 

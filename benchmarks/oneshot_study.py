@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from _common import machine_line
-from _study import (by_label, load_records, method_table, paired_rows, per_run_rows, table4_rows)
+from _study import by_label, label_summary, load_records, method_table, paired_rows, per_run_rows, table4_rows
 from _study_job import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,11 +135,12 @@ def report(out: Path, command: str) -> str:
                                              if lab.split("[")[0].split(":")[0] in TABLE3 else 9, lab))
     prows, pjson = paired_rows(groups, _pairs(set(labels)))
     t4rows, t4json = table4_rows(groups, [lab for lab in labels if lab == "spos" or lab.startswith("tnas-os")])
-    sets = records[0]["sets"] if records else []
+    sets = [s for s in records[0]["sets"] if all(s in r["sets"] for r in records)] if records else []
     lines = ["# One-shot study (issue 12): SPOS vs TNAS-OS, table 4, table 3", "",
              f"Last command: `{command}`  ", f"{machine_line()}  ", f"Report built: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
              f"Runs: {len(records)}, compute {sum(r['job_wall'] for r in records) / 3600:.2f} core-hours (sum of run wall times)  ",
-             f"Common settings: `{' '.join(s for s in sets if not s.startswith('eval.tau_cells=0'))}`", "",
+             f"Common settings (preset, then overrides): `{' '.join(sets)}`; run labels add their own "
+             "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; DARTS: `eval.tau_cells=0`)", "",
              "## Per method", "", *method_table(groups, labels), "",
              "## Paired differences (same seeds)", "", *prows, "",
              "## Table 4: GT test (%) of cells drawn from the trained sampler (uniform for SPOS) and in GA order", "",
@@ -147,7 +148,7 @@ def report(out: Path, command: str) -> str:
     md = "\n".join(lines)
     (out / "oneshot_study.md").write_text(md)
     summary = {"command": command, "settings": sets, "runs": len(records), "paired": pjson, "table4": t4json,
-               "labels": {lab: sorted(g) for lab, g in groups.items()}}
+               "labels": {lab: label_summary(list(g.values())) for lab, g in groups.items()}}
     (out / "oneshot_study.json").write_text(json.dumps(summary, indent=1))
     return md
 
@@ -162,7 +163,8 @@ def _jobs(planned: list[tuple[str, str, int, list[str]]], base: list[str], out: 
             if old != sets:
                 sys.exit(f"{rec} was run with {old}, not {sets}; use another --out for other settings.")
             continue
-        jobs.append((lab, method, seed, sets, str(scratch / _file_name(lab, seed)), str(rec)))
+        tag = hashlib.sha1(" ".join(sets).encode()).hexdigest()[:8]  # other settings never resume this run
+        jobs.append((lab, method, seed, sets, str(scratch / f"{_file_name(lab, seed)}__{tag}"), str(rec)))
     return sorted(jobs, key=lambda j: -COST.get(j[1], 1.0))  # longest first: a short pool tail
 
 
