@@ -83,7 +83,8 @@ def by_label(records: list[dict]) -> dict[str, dict[int, dict]]:
 # ---- tables --------------------------------------------------------------------------------
 def method_table(groups: dict[str, dict[int, dict]], labels: list[str]) -> list[str]:
     lines = ["| run label | n | GT test of found cell (%) | Kendall tau (all) | Kendall tau (top 10 %) | "
-             "conv / param-free / disconnected | supernet valid (%) | wall / CPU per run (s) |", "|---|---|---|---|---|---|---|---|"]
+             "conv / param-free / disconnected | supernet valid (%) | wall / CPU per run (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for lab in labels:
         rs = list(groups.get(lab, {}).values())
         if not rs:
@@ -92,7 +93,8 @@ def method_table(groups: dict[str, dict[int, dict]], labels: list[str]) -> list[
         lines.append(f"| {lab} | {len(rs)} | {fmt_ms([gt_test(r) for r in rs])} | {fmt_ms([tau(r) for r in rs], 3)} | "
                      f"{fmt_ms([tau(r, 'tau_top10') for r in rs], 3)} | {kinds} | "
                      f"{fmt_ms([r.get('supernet_valid_acc') or math.nan for r in rs])} | "
-                     f"{mean_sd([r['job_wall'] for r in rs])[0]:.0f} / {mean_sd([r.get('job_cpu', math.nan) for r in rs])[0]:.0f} |")
+                     f"{mean_sd([r['job_wall'] for r in rs])[0]:.0f} / "
+                     f"{mean_sd([r.get('job_cpu', math.nan) for r in rs])[0]:.0f} |")
     return lines
 
 
@@ -148,7 +150,8 @@ def table4_rows(groups: dict[str, dict[int, dict]], labels: list[str]) -> tuple[
                     cells.append(fmt_ms(xs) if xs else "–")
             free = ""
             if src == "sampler":
-                free = fmt_ms([100 * r["table4"]["kinds"].get("parameter-free", 0) / len(r["table4"]["gt_test"]) for r in rs], 1) + " %"
+                shares = [100 * r["table4"]["kinds"].get("parameter-free", 0) / len(r["table4"]["gt_test"]) for r in rs]
+                free = fmt_ms(shares, 1) + " %"
             name = rs[0]["table4"]["source"] if src == "sampler" else src
             lines.append(f"| {lab} | {name} | {len(rs)} | " + " | ".join(cells) + f" | {free} |")
             data[f"{lab} / {src}"] = row
@@ -156,7 +159,8 @@ def table4_rows(groups: dict[str, dict[int, dict]], labels: list[str]) -> tuple[
 
 
 def per_run_rows(records: list[dict]) -> list[str]:
-    lines = ["| run label | seed | found cell | kind | GT test | tau | tau top10 | wall (s) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run label | seed | found cell | kind | GT test | tau | tau top10 | wall (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (r["label"], r["seed"])):
         lines.append(f"| {r['label']} | {r['seed']} | `{r['genotype']}` | {r.get('cell_kind')} | {gt_test(r):.2f} | "
                      f"{tau(r):.3f} | {tau(r, 'tau_top10'):.3f} | {r['job_wall']:.0f} |")

@@ -137,8 +137,10 @@ def report(out: Path, command: str) -> str:
     t4rows, t4json = table4_rows(groups, [lab for lab in labels if lab == "spos" or lab.startswith("tnas-os")])
     sets = [s for s in records[0]["sets"] if all(s in r["sets"] for r in records)] if records else []
     lines = ["# One-shot study (issue 12): SPOS vs TNAS-OS, table 4, table 3", "",
-             f"Last command: `{command}`  ", f"{machine_line()}  ", f"Report built: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
-             f"Runs: {len(records)}, compute {sum(r['job_wall'] for r in records) / 3600:.2f} core-hours (sum of run wall times)  ",
+             f"Last command: `{command}`  ", f"{machine_line()}  ",
+             f"Report built: {datetime.datetime.now():%Y-%m-%d %H:%M}  ",
+             f"Runs: {len(records)}, compute {sum(r['job_wall'] for r in records) / 3600:.2f} core-hours "
+             "(sum of run wall times)  ",
              f"Common settings (preset, then overrides): `{' '.join(sets)}`; run labels add their own "
              "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; DARTS: `eval.tau_cells=0`)", "",
              "## Per method", "", *method_table(groups, labels), "",
