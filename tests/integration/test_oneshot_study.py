@@ -44,6 +44,23 @@ def test_table4_max_mean_over_prefixes() -> None:
     assert "10.0 ± 0.0 %" in lines[2]
 
 
+def test_plan_shares_runs_between_parts() -> None:
+    import oneshot_study as study
+
+    seeds = {p: list(range(study.DEFAULT_SEEDS[p])) for p in study.PARTS}
+    runs = study.plan(["main", "table4", "table3"], seeds, [0.0, 0.04, 0.1], [], 0.04)
+    count = {}
+    for label, *_ in runs:
+        count[label] = count.get(label, 0) + 1
+    # main's SPOS / TNAS-OS seeds 0-4 are also table 4's and table 3's; eps_inc 0.04 is the main run
+    assert count == {"spos": 10, "tnas-os": 10, "tnas-os[sampler.eps_inc=0]": 5, "tnas-os[sampler.eps_inc=0.1]": 5,
+                     "darts": 5, "gdas": 5, "tnas-g": 5}
+    assert all(extra == ["eval.tau_cells=0"] for label, _, _, extra in runs if label == "darts")
+    ab = study.plan(["ablation"], seeds, [], ["late=sampler.min_observations=1950", "g=strategy=tnas-g,sampler.top_k=10"], 0.04)
+    assert {(label, method) for label, method, *_ in ab} == {
+        ("spos", "spos"), ("tnas-os:late", "tnas-os"), ("gdas", "gdas"), ("tnas-g:g", "tnas-g")}
+
+
 @pytest.mark.slow
 def test_smoke_study_writes_records_and_report(tmp_path: Path, cifar10_subset: Path) -> None:
     out, scratch = tmp_path / "out", tmp_path / "scratch"
