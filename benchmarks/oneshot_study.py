@@ -32,6 +32,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -130,6 +131,7 @@ def _pairs(labels: set[str]) -> list[tuple[str, str]]:
 def report(out: Path, command: str) -> str:
     """Rebuild oneshot_study.md / .json from the records under out/runs."""
     records = load_records(out / "runs")
+    out.mkdir(parents=True, exist_ok=True)
     groups = by_label(records)
     labels = sorted(groups, key=lambda lab: (TABLE3.index(lab.split("[")[0].split(":")[0])
                                              if lab.split("[")[0].split(":")[0] in TABLE3 else 9, lab))
@@ -170,9 +172,23 @@ def _jobs(planned: list[tuple[str, str, int, list[str]]], base: list[str], out: 
     return sorted(jobs, key=lambda j: -COST.get(j[1], 1.0))  # longest first: a short pool tail
 
 
+def _collect(results, failed: list[dict], t0: float) -> None:
+    """Print each finished run as it arrives; failed runs go to `failed`."""
+    for r in results:
+        if "error" in r:
+            failed.append(r)
+            print(f"{r['label']:30s} seed {r['seed']:3d}: FAILED {r['error']}", flush=True)
+            continue
+        gt = (r.get("ground_truth") or {}).get("test", float("nan"))
+        tau = (r.get("kendall") or {}).get("tau", float("nan"))
+        print(f"{r['label']:30s} seed {r['seed']:3d}: GT test {gt:6.2f}  {r['cell_kind']:14s} tau {tau:6.3f}  "
+              f"{r['job_wall']:.0f}s  [{time.perf_counter() - t0:.0f}s]", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="main", help=f"comma-separated: {', '.join(PARTS)}, all")
+    ap.add_argument("--part", default=None, help=f"comma-separated: {', '.join(PARTS)}, all (default main; "
+                    "with --smoke every part)")
     ap.add_argument("--seeds", type=int, help=f"seeds per part (default {DEFAULT_SEEDS})")
     ap.add_argument("--seed-offset", type=int, default=0, help="first seed (tune on one offset, report on another)")
     ap.add_argument("--eps-inc", default=None, help="table4: comma-separated eps_inc values (default 0,base,2.5*base)")
@@ -185,20 +201,22 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="only rebuild the summary from the records")
     ap.add_argument("--smoke", action="store_true", help="every part, 1 seed, tiny settings on the test subset")
     args = ap.parse_args()
+    # Ctrl-C (and SIGTERM) stop the study cleanly even where the shell started it with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     command = "python benchmarks/oneshot_study.py " + " ".join(sys.argv[1:])
     out = Path(args.out or (Path(tempfile.gettempdir()) / "tnas-oneshot-smoke" if args.smoke
                             else ROOT / "docs" / "results" / "oneshot_study")).resolve()
     if args.report:
         print(report(out, command))
         return
-    parts = list(PARTS[:3]) if args.part == "all" else [p for p in args.part.split(",") if p]
+    part = args.part or (",".join(PARTS) if args.smoke else "main")
+    parts = list(PARTS[:3]) if part == "all" else [p for p in part.split(",") if p]
     base = [*(SMOKE_SETS if args.smoke else STUDY_SETS), *args.set]
     variants = args.variant or (SMOKE_VARIANTS if args.smoke else [])
-    if args.smoke:
-        parts = list(PARTS) if args.part in ("main", "all") else parts
     bad = [p for p in parts if p not in PARTS]
     if bad or ("ablation" in parts and not variants):
-        sys.exit(f"--part {args.part}: expected {', '.join(PARTS)} or all; ablation needs --variant")
+        sys.exit(f"--part {part}: expected {', '.join(PARTS)} or all; ablation needs --variant")
     n = {p: args.seeds or (1 if args.smoke else DEFAULT_SEEDS[p]) for p in PARTS}
     seeds = {p: list(range(args.seed_offset, args.seed_offset + n[p])) for p in PARTS}
     be = _base_eps(base)
@@ -214,15 +232,11 @@ def main() -> None:
     if jobs:
         # a fresh process per run (no memory carried over); the smoke run reuses them (imports dominate)
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=None if args.smoke else 1) as pool:
-            for r in pool.imap_unordered(run_job, jobs):
-                if "error" in r:
-                    failed.append(r)
-                    print(f"{r['label']:30s} seed {r['seed']:3d}: FAILED {r['error']}", flush=True)
-                    continue
-                gt = (r.get("ground_truth") or {}).get("test", float("nan"))
-                tau = (r.get("kendall") or {}).get("tau", float("nan"))
-                print(f"{r['label']:30s} seed {r['seed']:3d}: GT test {gt:6.2f}  {r['cell_kind']:14s} tau {tau:6.3f}  "
-                      f"{r['job_wall']:.0f}s  [{time.perf_counter() - t0:.0f}s]", flush=True)
+            try:
+                _collect(pool.imap_unordered(run_job, jobs), failed, t0)
+            except KeyboardInterrupt:  # the workers checkpoint on Ctrl-C; the next call resumes them
+                report(out, command)
+                sys.exit("stopped: finished runs are kept, stopped ones resume from their checkpoint on the same command")
     print(report(out, command))
     if failed:
         sys.exit(f"{len(failed)} run(s) failed (rerun the same command to retry them): "
