@@ -11,7 +11,7 @@ Parts (select with --part, comma-separated; `all` = main,table4,table3):
   table3    spos, tnas-os, darts (V1), gdas, tnas-g on the same budget, paired; how often the
             derived cell is parameter-free or disconnected.
   ablation  each --variant NAME=k=v,k=v (TNAS-OS, or TNAS-G when it sets strategy=tnas-g) paired
-            with its baseline (SPOS, or GDAS) on the same seeds.
+            with its baseline (SPOS, or GDAS) and with the unchanged method on the same seeds.
 Runs sharing (method, overrides, seed) are run once and shared by the parts (SPOS seed 3 of
 `main` is SPOS seed 3 of `table3`). Each finished run writes `<out>/runs/<label>__s<seed>.json`
 and is skipped on rerun; a stopped run resumes from its checkpoint in the scratch folder. The
@@ -113,6 +113,7 @@ def plan(parts: list[str], seeds: dict[str, list[int]], eps: list[float], varian
             for spec in variants:
                 name, method, extra = _variant(spec)
                 add("gdas" if method == "tnas-g" else "spos", [], part)
+                add(method, [], part)  # the unchanged method: what the variant must improve on
                 add(method, extra, part, name)
     return list(runs.values())
 

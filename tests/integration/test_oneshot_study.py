@@ -58,7 +58,8 @@ def test_plan_shares_runs_between_parts() -> None:
     assert all(extra == ["eval.tau_cells=0"] for label, _, _, extra in runs if label == "darts")
     ab = study.plan(["ablation"], seeds, [], ["late=sampler.min_observations=1950", "g=strategy=tnas-g,sampler.top_k=10"], 0.04)
     assert {(label, method) for label, method, *_ in ab} == {
-        ("spos", "spos"), ("tnas-os:late", "tnas-os"), ("gdas", "gdas"), ("tnas-g:g", "tnas-g")}
+        ("spos", "spos"), ("tnas-os", "tnas-os"), ("tnas-os:late", "tnas-os"), ("gdas", "gdas"), ("tnas-g", "tnas-g"),
+        ("tnas-g:g", "tnas-g")}
 
 
 @pytest.mark.slow
