@@ -147,6 +147,8 @@ def report(out: Path, command: str) -> str:
              f"Common settings (preset, then overrides): `{' '.join(sets)}`; run labels add their own "
              "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; DARTS: `eval.tau_cells=0`)", "",
              "## Per method", "", *method_table(groups, labels), "",
+             *[f"- `{lab}`: `{' '.join(x for x in next(iter(groups[lab].values()))['sets'] if x not in sets) or '-'}`"
+               for lab in labels], "",
              "## Paired differences (same seeds)", "", *prows, "",
              "## Table 4: GT test (%) of cells drawn from the trained sampler (uniform for SPOS) and in GA order", "",
              *t4rows, "", "## Per run", "", *per_run_rows(records), ""]
