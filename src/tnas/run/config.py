@@ -74,6 +74,10 @@ class SearchConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     tau_cells: int = 0  # cells for Kendall tau vs ground truth (0 = skip; needs the NB201 table)
+    # random: tau_cells uniform cells, top 10% = the set's top decile (~tau_cells/10 cells);
+    # stratified: tau_cells cells, tau_top_cells of them from the table's top 10% (evaluate/ranking.py)
+    tau_set: Literal["random", "stratified"] = "random"
+    tau_top_cells: int = 50  # stratified only: members from the GT top 10% (the top-10% tau's n)
     bench_path: str | None = None  # NB201 table folder (default: $TNAS_DATA/nb201 or ../shared/data/nb201)
 
 

@@ -3,7 +3,6 @@ and report.md."""
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import torch
@@ -37,22 +36,22 @@ def _ground_truth(parts: Parts, best: torch.Tensor) -> tuple[dict[str, Any] | No
     return gt, table
 
 
-def _kendall(parts: Parts, evaluator: SupernetEvaluator, table: Any, dataset: str) -> dict[str, float]:
+def _kendall(parts: Parts, evaluator: SupernetEvaluator, table: Any, dataset: str) -> dict[str, Any]:
     """Kendall tau between supernet accuracy and ground-truth test accuracy over a fixed seeded
-    sample of `eval.tau_cells` cells: overall and among the top 10% by ground truth."""
-    from scipy.stats import kendalltau
+    cell set (`eval.tau_set`: random `eval.tau_cells` cells, or the stratified set of
+    `tnas.evaluate.ranking`): overall and among the set's top-10% members; with the per-cell
+    estimates (in the set's key order) so a study can recompute any statistic."""
+    from tnas.evaluate.ranking import kendall_taus, random_cells, stratified_cells
 
-    space = parts.supernet.space
-    g = torch.Generator().manual_seed(12345)  # the same cells for every run and method
-    keys = torch.randperm(space.size, generator=g)[: parts.cfg.eval.tau_cells]
-    cells = space.from_keys(keys)
+    e, space = parts.cfg.eval, parts.supernet.space
+    if e.tau_set == "stratified":
+        tau_set = stratified_cells(table, space, dataset, n=e.tau_cells, n_top=e.tau_top_cells)
+    else:
+        tau_set = random_cells(table, space, dataset, n=e.tau_cells)
     ev = SupernetEvaluator(parts.supernet, space, evaluator.calib, evaluator.valid)
-    est = ev(cells).numpy()
-    gt = table.lookup(cells, dataset, "test").numpy()
-    top = gt >= torch.tensor(gt).quantile(0.9).item()
-    tau_all = float(kendalltau(est, gt).statistic)
-    tau_top = float(kendalltau(est[top], gt[top]).statistic) if top.sum() >= 3 else math.nan
-    return {"tau": tau_all, "tau_top10": tau_top, "cells": len(keys)}
+    est = ev(space.from_keys(tau_set.keys)).numpy()
+    return {**kendall_taus(est, tau_set), "set": e.tau_set,
+            "keys": tau_set.keys.tolist(), "supernet_acc": [round(float(x), 4) for x in est]}
 
 
 def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, Any]:
