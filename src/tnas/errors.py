@@ -39,3 +39,12 @@ def write_error(path: object, e: BaseException) -> TnasError:
         "exists, is a folder and is writable, or choose another output folder (out=DIR); an interrupted run "
         "resumes from its last complete checkpoint with --resume."
     )
+
+
+def os_error(e: OSError) -> TnasError:
+    """The CLI's last-resort message for a failed read or write that no caller named itself."""
+    where = f"'{e.filename}'" if e.filename else "a file"
+    return TnasError(
+        f"Could not access {where} ({e.strerror or e}). Check that the path exists and is of the right kind (file "
+        "or folder), that you may read and write it and that the disk has free space (df -h), or choose another path."
+    )

@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,10 @@ def npz_layout(path: Path) -> str:
     )
 
 
+# what np.load raises for a missing key, a truncated, empty or non-zip file
+_NPZ_ERRORS = (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
 def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(jpeg bytes uint8 [T], offsets int64 [N+1], labels int64 [N]) of a shared JPEG npz."""
     if not path.is_file():
@@ -126,8 +131,9 @@ def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             jpeg, offsets, labels = z["jpeg"], z["offsets"].astype(np.int64), z["labels"].astype(np.int64)
-    except (KeyError, ValueError, OSError) as e:
-        raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
+    except _NPZ_ERRORS as e:
+        raise TnasError(f"Could not read {path} ({type(e).__name__}: {e}); the file is truncated or not such an "
+                        f"archive. Expected {npz_layout(path)}. Restore or re-create the file.") from None
     if len(offsets) != len(labels) + 1 or offsets[-1] != len(jpeg):
         raise TnasError(
             f"{path}: {len(offsets)} offsets for {len(labels)} labels. Expected {npz_layout(path)}."
@@ -144,8 +150,9 @@ def read_npz_labels(path: Path) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as z:
             return z["labels"].astype(np.int64)
-    except (KeyError, ValueError, OSError) as e:
-        raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
+    except _NPZ_ERRORS as e:
+        raise TnasError(f"Could not read {path} ({type(e).__name__}: {e}); the file is truncated or not such an "
+                        f"archive. Expected {npz_layout(path)}. Restore or re-create the file.") from None
 
 
 def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, path: Path) -> np.ndarray:
@@ -154,7 +161,7 @@ def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, pat
     for row, i in enumerate(indices):
         try:
             img = Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
-        except OSError as e:
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise TnasError(
                 f"{path}: image {i} is not a valid JPEG ({e}). Expected {npz_layout(path)}."
             ) from None

@@ -1,0 +1,57 @@
+"""Checks that need the loaded data or the built network, run before a run directory is claimed
+or anything is trained (issue 10): a config that passes them does not fail later for a reason
+that was knowable at the start.
+
+`validate_config` (run/config.py) checks values on their own; these check them against the data
+(batch sizes vs split sizes, labels vs classes) and the network (one probe forward pass at the
+real image size and per-step batch, so a too-small image or an impossible width fails now).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from tnas.checks import bad_value
+from tnas.errors import TnasError
+
+
+def check_batch(key: str, batch_size: int, split: Any, drop_last: bool = True) -> None:
+    """`batch_size` images per step must fit in `split` (an ImageSet) when batches drop the rest."""
+    if drop_last and batch_size > len(split):
+        raise bad_value(key, batch_size, f"at most {len(split)}, the number of images in split '{split.name}' "
+                                         "(an epoch would hold no full batch)")
+
+
+def built(make: Callable[[], nn.Module], what: str, fix: str) -> nn.Module:
+    """`make()`, with an out-of-memory or shape failure turned into a TnasError naming the fix."""
+    try:
+        return make()
+    except (RuntimeError, MemoryError) as e:
+        raise TnasError(f"Could not build the {what} ({_first_line(e)}). {fix}") from None
+
+
+def probe_forward(model: nn.Module, forward: Callable[[torch.Tensor], Any], shape: tuple[int, ...],
+                  device: torch.device, what: str, fix: str) -> None:
+    """Run one training-mode forward pass on zeros of `shape` [B, C, H, W] without gradients and
+    restore every buffer (BN statistics) afterwards, so the run is unchanged; a failure (an image
+    too small for the network's reductions, a batch of one through batch norm) is a TnasError."""
+    saved = copy.deepcopy(model.state_dict())
+    mode = model.training
+    try:
+        model.train()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            forward(torch.zeros(shape, device=device))
+    except (RuntimeError, ValueError, MemoryError) as e:
+        raise TnasError(f"The {what} cannot run on input of shape {list(shape)} ({_first_line(e)}). {fix}") from None
+    finally:
+        model.load_state_dict(saved)
+        model.train(mode)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
