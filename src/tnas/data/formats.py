@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "TNAS_CACHE"
 
-# The only globals a CIFAR / ImageNet16 batch pickle needs: numpy arrays and dtypes. Anything else
-# (a pickle can run arbitrary code) is refused.
+# The only globals a CIFAR / ImageNet16 batch pickle (or a NATS-Bench result file) needs: numpy
+# arrays and dtypes, OrderedDict. Anything else (a pickle can run arbitrary code) is refused.
 _NUMPY_GLOBALS = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
 _NUMPY_MODULES = {
     "numpy",
@@ -37,9 +37,12 @@ _NUMPY_MODULES = {
 }
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+class PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: containers, numbers, strings, numpy arrays. Any other global
+    raises pickle.UnpicklingError('refusing to load global ...') before anything runs."""
+
     def find_class(self, module: str, name: str) -> object:
-        if (module, name) == ("_codecs", "encode"):  # how protocol-2 pickles store bytes
+        if (module, name) in (("_codecs", "encode"), ("collections", "OrderedDict")):  # protocol-2 bytes
             return super().find_class(module, name)
         if module in _NUMPY_MODULES and name in _NUMPY_GLOBALS:
             # numpy 2 moved numpy.core to numpy._core; old (Python 2) pickles name the old module.
@@ -61,7 +64,7 @@ def load_batch_pickle(path: Path, layout: str, fix: str) -> dict[str, object]:
     """
     try:
         with open(path, "rb") as f:
-            obj = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+            obj = PlainUnpickler(f, encoding="latin1").load()
     except FileNotFoundError:
         raise TnasError(f"Missing file {path}. Expected {layout}. {fix}") from None
     except (

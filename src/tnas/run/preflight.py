@@ -30,6 +30,8 @@ def built(make: Callable[[], nn.Module], what: str, fix: str) -> nn.Module:
     """`make()`, with an out-of-memory or shape failure turned into a TnasError naming the fix."""
     try:
         return make()
+    except TnasError as e:  # the family's own check (e.g. a width too narrow for a block): add the config keys
+        raise TnasError(f"Could not build the {what}: {e} {fix}") from None
     except (RuntimeError, MemoryError) as e:
         raise TnasError(f"Could not build the {what} ({_first_line(e)}). {fix}") from None
 
