@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tnas.evaluate.shufflenet_cost import (
+from tnas.supernet.shufflenet_cost import (
     count_by_hooks,
     network_cost,
     shufflenet_cost,
@@ -29,7 +29,7 @@ from tnas.evaluate.shufflenet_cost import (
 )
 from tnas.sampler.tnas import TNASConfig, TNASSampler
 from tnas.space import get_space
-from tnas.space.constraints import sample_within_budget
+from tnas.sampler.budget import sample_within_budget
 from tnas.supernet.registry import NetSize
 from tnas.supernet.shufflenet import ShuffleNetSupernet
 from tnas.supernet.shufflenet_net import shufflenet_v2_layout, spos_layout, spos_network

@@ -1,7 +1,9 @@
-"""Where tnas finds the shared data (NB201 tables, CIFAR-10 images).
+"""Where tnas finds data files (CIFAR-10 images, other datasets; the NB201 table ships inside tnas).
 
-Order: an explicit path, then the TNAS_DATA environment variable, then `../shared/data`
-beside the current directory or beside the source checkout. Errors name every place tried.
+Order: an explicit path, then the TNAS_DATA environment variable, then `../shared/data` beside
+the current directory or beside the source checkout (the project's development layout; set
+TNAS_NO_SHARED=1 to turn that fallback off and see what a fresh machine sees). Errors name every
+place tried.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from tnas.errors import TnasError
 
 ENV_VAR = "TNAS_DATA"
+NO_SHARED_VAR = "TNAS_NO_SHARED"
 
 
 def data_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
@@ -20,9 +23,10 @@ def data_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
     out = []
     if os.environ.get(ENV_VAR):
         out.append(Path(os.environ[ENV_VAR]).expanduser())
-    out.append(Path.cwd() / ".." / "shared" / "data")
-    # src/tnas/paths.py -> repository root is parents[2]; shared/ sits beside the checkout.
-    out.append(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+    if os.environ.get(NO_SHARED_VAR, "") in ("", "0"):
+        out.append(Path.cwd() / ".." / "shared" / "data")
+        # src/tnas/paths.py -> repository root is parents[2]; shared/ sits beside the checkout.
+        out.append(Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
     return out
 
 

@@ -32,9 +32,9 @@ def test_darts_space_search_end_to_end(tmp_path: Path, extra: list[str]) -> None
     assert json.loads((run / "result.json").read_text())["genotype"] == result["genotype"]
 
 
-def test_shufflenet_space_constrained_search_end_to_end(tmp_path: Path) -> None:
+def test_shufflenet_space_constrained_search_end_to_end(tmp_path: Path, cifar10_subset: Path) -> None:
     """TNAS-OS on the SPOS space with a FLOPs limit that binds (the space spans ~270-377M at 224 px)."""
-    sets = ["space=shufflenet", "data.name=cifar10", "data.limit=256",
+    sets = ["space=shufflenet", "data.name=cifar10", f"data.root={cifar10_subset}", "data.limit=256",
             "supernet.C=8", "train.epochs=2", "train.batch_size=32", "train.steps_per_epoch=4",
             "search.max_flops_M=300", "search.eval_batch_size=128", "search.bn_batches=1", "search.eval_batches=1",
             "sampler.min_observations=5",  # 8 scored steps: enough for the VAE to train once

@@ -12,6 +12,7 @@ import torch
 
 from tnas import TnasError
 from tnas.bench import NUM_ARCHS, PROTOCOL, NB201Table, convert_nats, load_nb201, parse_arch
+from tnas.bench.bundle import BUNDLE_FILE, write_csv
 from tnas.cli import main
 
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -24,8 +25,14 @@ def table() -> NB201Table:
 
 
 @pytest.fixture(scope="module")
-def lines(table) -> list[str]:
-    return table.path.read_text().splitlines()
+def table_csv(tmp_path_factory) -> Path:
+    """The bundled table written out as nb201_all.csv (+ supernet estimates), as `tnas table export` does."""
+    return write_csv(tmp_path_factory.mktemp("csv"))
+
+
+@pytest.fixture(scope="module")
+def lines(table_csv) -> list[str]:
+    return table_csv.read_text().splitlines()
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -79,6 +86,25 @@ def test_aliases_and_mean_accuracy(table):
     assert table.query(857, "imagenet16-120", "test") == pytest.approx(47.3111, abs=1e-4)
 
 
+def test_nb201_dataset_names_keep_their_upstream_meaning(table, capsys):
+    resnet = table.arch_of(11472)
+    assert table.query(resnet, "cifar10-valid", "valid") == table.query(resnet, "cifar10", "valid")  # x-valid
+    assert table.query(resnet, "cifar10-valid", "x-valid") == pytest.approx(90.86, abs=0.005)
+    # test of cifar10-valid = ori-test after 25k training, not cifar10's 50k-training test accuracy
+    assert table.query(resnet, "cifar10-valid", "ori-test") == float(table.column("nats_c10v_oritest_acc")[
+        table.space.key(resnet)]) != table.query(resnet, "cifar10", "test")
+    best = table.best("cifar10-valid", "test")
+    assert (best.index, round(best.value, 4)) == (1459, 91.5233)  # the HPOBench anchor in shared/data/README.md
+    for name, index, value in (("CIFAR-10", 6111, 94.3733), ("cifar100", 9930, 73.5133),
+                               ("ImageNet16-120", 857, 47.3111)):
+        assert (table.best(name, "x-test" if name != "CIFAR-10" else "ori-test").index, ) == (index, )
+        assert table.query(index, name, "test") == pytest.approx(value, abs=1e-4)
+    with pytest.raises(TnasError, match="'ori-test' of cifar100.*x-test"):
+        table.query(resnet, "cifar100", "ori-test")
+    assert main(["query", "11472", "--dataset", "cifar10-valid"]) == 0
+    assert "90.86" in capsys.readouterr().out
+
+
 def test_supernet_estimates_and_extra_columns(table):
     arch = table.arch_of(1)
     assert float(table.supernet_estimate(arch)) == pytest.approx(65.51)
@@ -123,7 +149,7 @@ def test_missing_dir_error_names_where_it_looked(tmp_path, monkeypatch):
     (tmp_path / "nb201").mkdir()
     monkeypatch.setenv("TNAS_DATA", str(tmp_path))
     with pytest.raises(TnasError, match=f"'{tmp_path / 'nb201'}' holds no nb201_all.csv"):
-        load_nb201()  # TNAS_DATA wins over ../shared/data
+        load_nb201()  # a TNAS_DATA/nb201 folder wins over the bundled copy, so a broken one is an error
 
 
 def test_env_var_is_used(tmp_path, monkeypatch, lines, table):
@@ -180,12 +206,13 @@ def test_bad_op_code_duplicate_arch_and_short_line(tmp_path, lines):
         NB201Table.from_csv(write(tmp_path / "t.csv", short))
 
 
-def test_load_is_fast_and_cached(table):
+def test_load_is_fast_and_cached(table, table_csv):
     t0 = time.perf_counter()
-    fresh = NB201Table.from_csv(table.path)
+    fresh = NB201Table.from_csv(table_csv)
     assert time.perf_counter() - t0 < 1.0
     assert len(fresh) == NUM_ARCHS and fresh.complete
-    assert load_nb201() is load_nb201(table.path) is load_nb201(table.path.parent)
+    assert load_nb201(table_csv) is load_nb201(table_csv.parent) is not load_nb201()
+    assert load_nb201() is load_nb201(BUNDLE_FILE) is table
 
 
 # ---- CLI ----------------------------------------------------------------------------------
@@ -213,11 +240,11 @@ def test_cli_subprocess_has_no_traceback():
 
 
 # ---- NATS-Bench conversion ----------------------------------------------------------------
-def test_convert_official_formats(tmp_path, table, capsys):
+def test_convert_official_formats(tmp_path, table, table_csv, capsys):
     nats_bench = pytest.importorskip("nats_bench")
     import nats_files
 
-    rows = nats_files.read_rows(table.path)
+    rows = nats_files.read_rows(table_csv)
     picked = [0, 1, 6111, 11472]
     paths = nats_files.write_all(rows, picked, tmp_path)
     # the files are in the official format: the official API reads them

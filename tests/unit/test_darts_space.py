@@ -12,7 +12,8 @@ from tnas.sampler import TNASConfig, TNASSampler
 from tnas.space import get_space
 from tnas.space.darts import CELLS, DARTS_V1, DARTS_V2, GENOTYPES, LAYOUT, node_pairs
 from tnas.supernet.darts import DARTSSupernet
-from tnas.supernet.darts_cost import darts_cost, module_cost
+from tnas.supernet.cost import module_cost
+from tnas.supernet.darts_cost import darts_cost
 from tnas.supernet.darts_family import DARTS_FAMILY
 from tnas.supernet.darts_network import DARTSNetwork
 from tnas.supernet.registry import NetSize

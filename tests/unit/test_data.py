@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import CIFAR10_SUBSET, shared_path
+
 from tnas.data import ImageSet, augment_batch, load_dataset, normalize
 from tnas.data.formats import read_jpeg_npz
 from tnas.errors import TnasError
-from tnas.paths import find_data
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +25,14 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def npz_dir() -> Path:
-    try:
-        return find_data("cifar10")
-    except TnasError:
-        pytest.skip("the shared CIFAR-10 npz is not available")
+def npz_dir(cifar10_subset) -> Path:
+    return cifar10_subset  # 1,500 real CIFAR-10 images in the shared npz layout (tests/data/README.md)
 
 
 @pytest.fixture(scope="module")
 def cifar_slice(npz_dir):
     """60 real CIFAR-10 training images (uint8 [60, 3, 32, 32]) and labels, 6 per class."""
-    rows = np.concatenate([np.arange(c * 5000, c * 5000 + 6) for c in range(10)])
+    rows = np.concatenate([np.arange(c * 100, c * 100 + 6) for c in range(10)])
     return read_jpeg_npz(npz_dir / "cifar10_jpeg_q75_train.npz", rows)
 
 
@@ -161,10 +159,10 @@ def test_augmented_batches_are_reproducible(digits):
 
 
 def test_cifar10_npz_slice_matches_pillow(npz_dir, tmp_path):
-    splits = load_dataset("cifar10", limit=40, split_seed=3)
+    splits = load_dataset("cifar10", npz_dir, limit=40, split_seed=3)
     assert splits.train.images.shape == (40, 3, 32, 32) and splits.test.images.shape == (40, 3, 32, 32)
     assert set(splits.train.labels.tolist()) == set(range(10))
-    assert splits.split_info["pools"] == {"train": 50000, "test": 10000}
+    assert splits.split_info["pools"] == {"train": 1000, "test": 500}
     assert not list((tmp_path / "cache").glob("*.npy"))  # a limited load decodes only its slice
     with np.load(npz_dir / "cifar10_jpeg_q75_train.npz") as z:
         jpeg, offsets = z["jpeg"], z["offsets"]
@@ -172,6 +170,17 @@ def test_cifar10_npz_slice_matches_pillow(npz_dir, tmp_path):
         i = int(splits.train.index[k])
         ref = np.asarray(Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB"))
         assert np.array_equal(splits.train.images[k].permute(1, 2, 0).numpy(), ref)
+
+
+@pytest.mark.shared
+def test_full_shared_cifar10_copy_is_found_without_a_root():
+    npz_dir = shared_path("cifar10")
+    splits = load_dataset("cifar10", limit=20)
+    assert splits.split_info["pools"] == {"train": 50000, "test": 10000}
+    assert splits.split_info["source"] == str(npz_dir)
+    subset = read_jpeg_npz(CIFAR10_SUBSET / "cifar10_jpeg_q75_train.npz", np.arange(5))[0]
+    full = read_jpeg_npz(npz_dir / "cifar10_jpeg_q75_train.npz", np.arange(5))[0]
+    assert np.array_equal(subset, full)  # the shipped subset is the shared copy's first images
 
 
 # ----------------------------------------------------------------------------- official layouts

@@ -137,7 +137,7 @@ def test_rea_beats_random_on_nb201(table) -> None:
 
 
 def test_benchmark_does_not_depend_on_worker_count() -> None:
-    from tnas.evaluate.sampler_quality import BenchSettings, run_benchmark
+    from tnas.harness.sampler_quality import BenchSettings, run_benchmark
 
     s = BenchSettings(seeds=2, datasets=("cifar10",), methods=("random", "rea"), budgets=(5, 15),
                       supernets=("fewshot",), eps_incs=(), sweep_seeds=0, dist_seeds=0)
@@ -161,7 +161,7 @@ def test_cli_bench_sampler_quick_writes_markdown(tmp_path, capsys) -> None:
 
 
 def test_curves_report_the_earliest_best_on_ties() -> None:
-    from tnas.evaluate.sampler_quality import _curves
+    from tnas.harness.sampler_quality import _curves
 
     test = torch.tensor([10.0, 30.0, 31.0, 20.0, 50.0], dtype=torch.float64)
     c = _curves(torch.tensor([1.0, 3.0, 3.0, 2.0, 5.0]), test)

@@ -14,7 +14,7 @@ from tnas.sampler.softmax import (
 )
 from tnas.sampler.tnas import TNASConfig, TNASSampler
 from tnas.space import get_space
-from tnas.strategy.oneshot import SupernetEvaluator
+from tnas.evaluate import SupernetEvaluator
 from tnas.strategy.gradient import (
     TNASGConfig, _darts_alpha_step_2nd, darts_step, decoder_marginals, decoder_optimizer, decoder_parameters, derive_best_of,
     derive_mode, gdas_step, tnas_g_step,

@@ -10,7 +10,8 @@ from tnas.errors import TnasError
 from tnas.run.config import resolve_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.search import build
-from tnas.strategy.oneshot import SupernetEvaluator, epoch_summary, score_batch, train_epoch
+from tnas.evaluate import SupernetEvaluator
+from tnas.strategy.oneshot import Feedback, epoch_summary, score_batch, train_epoch
 
 TINY = {"supernet.C": "4", "train.batch_size": "32", "sampler.min_observations": "4", "sampler.train_steps": "5",
         "sampler.eps0": "0.0", "sampler.eps_inc": "0.25", "sampler.eps_max": "0.75"}
@@ -25,9 +26,9 @@ def _epoch(parts, steps: int = 6) -> dict[str, float]:
     g = parts.gens
     batches = iter(parts.data.train.batches(32, generator=g["data"], augment=True))
     progress: dict[str, float] = {}
-    train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches,
-                lambda: parts.data.valid.random_batch(32, g["valid"]), g["arch"], progress, steps=steps,
-                grad_clip=5.0, score_every=1, metric="accuracy")
+    feedback = Feedback(lambda: parts.data.valid.random_batch(32, g["valid"]), every=1, metric="accuracy")
+    train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches, g["arch"], progress,
+                steps=steps, grad_clip=5.0, feedback=feedback)
     return epoch_summary(progress)
 
 

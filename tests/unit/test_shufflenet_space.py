@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tnas.errors import TnasError
-from tnas.evaluate.shufflenet_cost import (
+from tnas.supernet.shufflenet_cost import (
     count_by_hooks,
     network_cost,
     shufflenet_cost,
@@ -21,7 +21,7 @@ from tnas.ops.shufflenet import (
     shuffle_split,
 )
 from tnas.space import get_space
-from tnas.space.constraints import sample_within_budget
+from tnas.sampler.budget import sample_within_budget
 from tnas.supernet import shufflenet_family
 from tnas.supernet.registry import NetSize
 from tnas.supernet.shufflenet import ShuffleNetSupernet

@@ -17,9 +17,9 @@ def space():
 
 
 @pytest.fixture(scope="module")
-def official_rows():
+def official_rows(nb201_csv):
     """(index, arch_str, op codes) of every row of the real table, read with the csv module."""
-    with open(load_nb201().path, newline="") as f:
+    with open(nb201_csv, newline="") as f:
         return [(int(r["index"]), r["arch_str"], [int(r[c]) for c in OP_COLUMNS]) for r in csv.DictReader(f)]
 
 

@@ -10,9 +10,8 @@ from torch import nn
 
 from tnas.errors import TnasError
 from tnas.evaluate.bn import recalibrate_bn
-from tnas.evaluate.cost import count_flops, count_params
+from tnas.supernet.nb201_cost import count_flops, count_params
 from tnas.ops import BNConfig, build_op, list_ops
-from tnas.paths import find_data
 from tnas.space import get_space
 from tnas.space.nb201 import NB201_EDGES, NB201_OPS
 from tnas.supernet import NB201Network, NB201Supernet, make_plan
@@ -148,12 +147,8 @@ def test_backward_reaches_only_the_chosen_live_ops() -> None:
 
 # ---- costs against the NB201 table ---------------------------------------------------------
 @pytest.fixture(scope="module")
-def table() -> list[dict[str, str]]:
-    try:
-        path = find_data("nb201", what="the NB201 table") / "nb201_all.csv"
-    except TnasError as e:
-        pytest.skip(str(e))
-    with open(path, newline="") as f:
+def table(nb201_csv) -> list[dict[str, str]]:
+    with open(nb201_csv, newline="") as f:
         return list(csv.DictReader(f))
 
 

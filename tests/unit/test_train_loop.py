@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from tnas.train.config import RegConfig
-from tnas.train.data import cutout, square_mask
+from tnas.train.batch import cutout, square_mask
 from tnas.train.loop import drop_path_at, loss_of, lr_at
 from tnas.train.stream import ImageFolderStream, center_box, random_resized_box
 

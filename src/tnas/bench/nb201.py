@@ -1,8 +1,9 @@
 """NAS-Bench-201 ground truth: the compact table, loaded once, queried by a named protocol.
 
-`load_nb201()` finds `nb201_all.csv` (an explicit path, else $TNAS_DATA/nb201, else
-`../shared/data/nb201`), parses only the columns it needs (~25 ms, ~5 MB of RSS) and validates it. Values
-are stored *densely by architecture key* (`space.keys(arch)`, 5^6 = 15,625 slots), so a lookup is
+`load_nb201()` uses an explicit path, else `$TNAS_DATA/nb201/nb201_all.csv`, else the copy bundled
+with tnas (`bench/data/nb201.npz`, every column, ~20 ms to load; see `tnas.bench.bundle`). A CSV is
+parsed for the columns it needs and validated (~25 ms, naming line, column and value of any bad
+cell); other columns are read on first use. Values are stored *densely by architecture key* (`space.keys(arch)`, 5^6 = 15,625 slots), so a lookup is
 one gather: `table.column(c)[space.keys(archs)]`, fast enough for millions of lookups.
 
 Protocol (`PROTOCOL`, print it beside every number): NAS-Bench-201 v1.1
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +30,13 @@ import torch
 from torch import Tensor
 
 from tnas.bench import _csv
+from tnas.bench.bundle import BUNDLE_FILE, Bundle, key_of_ops
 from tnas.bench.protocol import (
     ACCURACY_COLUMNS, CONVERT_HOW, COST_COLUMNS, HOW, NUM_ARCHS, OP_COLUMNS, PROTOCOL, REQUIRED_COLUMNS,
     SUPERNET_COLUMNS, SUPERNET_FILE, TABLE_FILE, _KIND_ALIASES, _canonical, column_name,
 )
 from tnas.errors import TnasError, unknown
-from tnas.paths import find_data
+from tnas.paths import ENV_VAR
 from tnas.space import SearchSpace, get_space
 from tnas.space.nb201 import NB201_OPS
 
@@ -55,34 +59,48 @@ class BestCell:
 class NB201Table:
     """All 15,625 NB201 cells' ground truth, stored densely by `space.keys(arch)`.
 
-    Build it with `load_nb201()` (cached per file) or `NB201Table.from_csv(path)` (uncached).
-    Architectures are long tensors [..., 6] in NB201 edge order (= columns op_0to1 .. op_2to3);
-    outputs have the batch shape [...] and live on the input's device. Protocol: see `PROTOCOL`.
+    Build it with `load_nb201()` (cached per file), `NB201Table.from_bundle()` (the copy inside
+    tnas) or `NB201Table.from_csv(path)`. Architectures are long tensors [..., 6] in NB201 edge
+    order (= columns op_0to1 .. op_2to3); outputs have the batch shape [...] and live on the
+    input's device. Protocol: see `PROTOCOL`.
     """
 
-    def __init__(self, path: Path, header: list[str], keys: np.ndarray, columns: dict[str, np.ndarray],
+    def __init__(self, path: Path, names: list[str], index_by_key: np.ndarray, read: Callable[[str], np.ndarray],
                  supernet_path: Path | None = None, load_seconds: float = 0.0) -> None:
+        """Args: `names` the readable columns; `index_by_key` int64 [15625] (-1: no row); `read(name)`
+        -> float64 [15625] by key (NaN: no row)."""
         self.space: SearchSpace = get_space("nb201")
         self.path, self.supernet_path, self.load_seconds = path, supernet_path, load_seconds
-        self.num_rows = len(keys)
+        self.num_rows = int((index_by_key >= 0).sum())
         self.complete = self.num_rows == NUM_ARCHS
-        self._header = header
-        index = columns.pop("index").astype(np.int64)
-        # scatter with numpy: torch's CPU index_put_ is ~10x slower for these sizes
-        by_key, by_index = np.full(NUM_ARCHS, -1, dtype=np.int64), np.full(NUM_ARCHS, -1, dtype=np.int64)
-        by_key[keys], by_index[index] = index, keys
-        self._index_by_key, self._key_by_index = torch.from_numpy(by_key), torch.from_numpy(by_index)
+        self._names, self._read = list(names), read
+        by_index = np.full(NUM_ARCHS, -1, dtype=np.int64)
+        present = np.flatnonzero(index_by_key >= 0)
+        by_index[index_by_key[present]] = present
+        self._index_by_key, self._key_by_index = torch.from_numpy(index_by_key), torch.from_numpy(by_index)
         self._dense: dict[str, Tensor] = {}
         self._holes: dict[str, bool] = {}
-        for name, values in columns.items():
-            self._store(name, keys, values)
         self._device_cache: dict[tuple[str, torch.device], Tensor] = {}
         self._radix = torch.tensor([5 ** (5 - i) for i in range(6)], dtype=torch.long)
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
+    def from_bundle(cls, path: str | Path = BUNDLE_FILE) -> NB201Table:
+        """The table that ships inside tnas (all columns + supernet estimates); see `tnas.bench.bundle`."""
+        t0 = time.perf_counter()
+        bundle = Bundle(Path(path))
+        table = cls(bundle.path, bundle.columns, bundle.index, bundle.read, bundle.path)
+        for c in ACCURACY_COLUMNS:  # the columns nearly every caller needs; the rest on first use
+            table._col(c)
+        table.load_seconds = time.perf_counter() - t0
+        return table
+
+    @classmethod
     def from_csv(cls, path: str | Path, strict: bool = True) -> NB201Table:
-        """Parse and validate `path` (an nb201_all.csv); no caching. See `load_nb201`."""
+        """Parse and validate `path` (an nb201_all.csv); no caching. See `load_nb201`.
+
+        Supernet estimates come from `supernet_estimates_c10.csv` beside it, else from the bundle.
+        """
         t0 = time.perf_counter()
         path = Path(path)
         header = _csv.read_header(path)
@@ -96,79 +114,53 @@ class NB201Table:
         _csv.check_integers(path, "index", cols["index"], 0, NUM_ARCHS - 1, fix)
         for c in ACCURACY_COLUMNS:
             _csv.check_finite(path, c, cols[c], fix)
-        ops = np.stack([cols.pop(c) for c in OP_COLUMNS], axis=1).astype(np.int64)
-        keys = ops @ np.array([5 ** (5 - i) for i in range(6)], dtype=np.int64)
+        keys = key_of_ops(np.stack([cols.pop(c) for c in OP_COLUMNS], axis=1))
+        index = cols.pop("index").astype(np.int64)
         _check_unique(path, "arch (op columns)", keys, fix)
-        _check_unique(path, "index", cols["index"].astype(np.int64), fix)
+        _check_unique(path, "index", index, fix)
+        index_by_key = np.full(NUM_ARCHS, -1, dtype=np.int64)
+        index_by_key[keys] = index
         sup = path.parent / SUPERNET_FILE
-        table = cls(path, header, keys, cols, sup if sup.is_file() else None, 0.0)
+        sup = sup if sup.is_file() else (BUNDLE_FILE if BUNDLE_FILE.is_file() else None)
+        names = [c for c in header if c not in ("index", "arch_str", *OP_COLUMNS)]
+        names += list(SUPERNET_COLUMNS.values()) if sup is not None else []
+
+        def read(name: str) -> np.ndarray:
+            if name in SUPERNET_COLUMNS.values():
+                return Bundle(sup).read(name) if sup == BUNDLE_FILE else _supernet_csv(sup)[name]
+            values = cols[name] if name in cols else _csv.read_numeric(path, header, [name], fix)[name]
+            dense = np.full(NUM_ARCHS, np.nan)
+            dense[keys] = values
+            return dense
+
+        table = cls(path, names, index_by_key, read, sup)
+        for c in wanted[len(REQUIRED_COLUMNS) - len(ACCURACY_COLUMNS):]:  # accuracies and costs
+            table._col(c)
+        cols.clear()  # parsed once into the table's dense columns
         table.load_seconds = time.perf_counter() - t0
         logger.debug("loaded %s: %d rows in %.3f s", path, table.num_rows, table.load_seconds)
         return table
 
-    def _store(self, name: str, keys: np.ndarray, values: np.ndarray) -> None:
-        dense = np.full(NUM_ARCHS, np.nan, dtype=np.float64)
-        dense[keys] = values
-        self._dense[name] = torch.from_numpy(dense)
-        self._holes[name] = bool(np.isnan(dense).any())
-
     # ---- columns -----------------------------------------------------------------------
     def columns(self) -> list[str]:
-        """Names `column()` accepts: numeric table columns plus the supernet estimates."""
-        skip = {"index", "arch_str", *OP_COLUMNS}
-        return [c for c in self._header if c not in skip] + list(SUPERNET_COLUMNS.values())
+        """Names `column()` accepts: the table's numeric columns plus the supernet estimates."""
+        return list(self._names)
 
     def column(self, name: str) -> Tensor:
         """A copy of column `name` as float64 [15625], ordered by `space.keys(arch)` (NaN: no row).
 
-        Columns other than accuracies and costs (e.g. 'e12_c10_valid') are parsed on first use.
+        Columns other than accuracies and costs (e.g. 'e12_c10_valid') are read on first use.
         """
         return self._col(name).clone()
 
     def _col(self, name: str) -> Tensor:
         if name not in self._dense:
-            if name in SUPERNET_COLUMNS.values():
-                self._load_supernet()
-            elif name in self.columns():
-                fix = f"Re-create the table. {HOW}"
-                values = _csv.read_numeric(self.path, self._header, [name], fix)[name]
-                self._store(name, self._key_by_index.numpy()[self._read_index()], values)
-            else:
-                raise unknown(f"column of {self.path}", name, self.columns())
+            if name not in self._names:
+                raise unknown(f"column of {self.path}", name, self._names)
+            dense = self._read(name)
+            self._dense[name] = torch.from_numpy(dense)
+            self._holes[name] = bool(np.isnan(dense).any())
         return self._dense[name]
-
-    def _read_index(self) -> np.ndarray:
-        return _csv.read_numeric(self.path, self._header, ["index"], HOW)["index"].astype(np.int64)
-
-    def _load_supernet(self) -> None:
-        p = self.supernet_path
-        if p is None:
-            raise TnasError(
-                f"No supernet estimates: '{self.path.parent / SUPERNET_FILE}' does not exist. They come "
-                f"only with the shared data (nb201/{SUPERNET_FILE}); the official NATS-Bench files do "
-                f"not have them. Point TNAS_DATA at the shared data root or copy that file beside {self.path.name}."
-            )
-        fix = f"Use the shared copy of {SUPERNET_FILE}."
-        header = _csv.read_header(p)
-        _csv.require_columns(p, header, ["arch_str", *SUPERNET_COLUMNS.values()], fix)
-        values = _csv.read_numeric(p, header, list(SUPERNET_COLUMNS.values()), fix)
-        strings = np.loadtxt(p, delimiter=",", skiprows=1, usecols=[header.index("arch_str")], dtype=str,
-                             ndmin=1, encoding="utf-8")
-        keys = np.array([self._key_of_string(s, p, line) for line, s in enumerate(strings, start=2)])
-        _check_unique(p, "arch_str", keys, fix)
-        for name, v in values.items():
-            _csv.check_finite(p, name, v, fix)
-            self._store(name, keys, v)
-
-    def _key_of_string(self, text: str, path: Path, line: int) -> int:
-        m = _ARCH_RE.fullmatch(text)
-        codes = [_OP_CODE.get(op, -1) for op in m.groups()] if m else [-1]
-        if min(codes) < 0:  # let the space's parser say what is wrong with the string
-            try:
-                return self.space.key(self.space.from_genotype(text))
-            except TnasError as e:
-                raise TnasError(f"'{path}' line {line}, column 'arch_str': {e}") from None
-        return sum(c * 5 ** (5 - i) for i, c in enumerate(codes))
 
     # ---- lookups -----------------------------------------------------------------------
     def _keys(self, archs: Tensor) -> Tensor:
@@ -221,13 +213,20 @@ class NB201Table:
         Args:
             kind: 'oneshot' (single-path one-shot supernet) or 'fewshot' (few-shot sub-supernets).
         """
-        return self._gather(SUPERNET_COLUMNS[_canonical("supernet kind", kind, _KIND_ALIASES)], archs)
+        name = SUPERNET_COLUMNS[_canonical("supernet kind", kind, _KIND_ALIASES)]
+        if name not in self._names:
+            raise TnasError(
+                f"No supernet estimates for '{self.path}': '{self.path.parent / SUPERNET_FILE}' does not exist and "
+                f"the bundled copy is missing. Copy {SUPERNET_FILE} beside {self.path.name}, or load the bundled "
+                f"table (load_nb201() without a path)."
+            )
+        return self._gather(name, archs)
 
     def cost(self, archs: Tensor, what: str = "flops") -> Tensor:
         """CIFAR-10 network cost: 'flops' (MFLOPs), 'params' (millions) or 'latency' (seconds). float64 [...]."""
         if what not in COST_COLUMNS:
             raise unknown("NB201 cost", what, COST_COLUMNS, "Costs are known for CIFAR-10 only.")
-        if COST_COLUMNS[what] not in self._dense:
+        if COST_COLUMNS[what] not in self._names:
             raise TnasError(f"'{self.path}' has no '{COST_COLUMNS[what]}' column, so {what} is unknown. {HOW}")
         return self._gather(COST_COLUMNS[what], archs)
 
@@ -290,6 +289,36 @@ class NB201Table:
         return f"NB201Table('{self.path}', rows={self.num_rows})"
 
 
+def _supernet_csv(path: Path) -> dict[str, np.ndarray]:
+    """The estimate columns of a supernet_estimates_c10.csv, float64 [15625] each by key (rows keyed by arch_str)."""
+    fix = f"Use the shared copy of {SUPERNET_FILE}."
+    header = _csv.read_header(path)
+    _csv.require_columns(path, header, ["arch_str", *SUPERNET_COLUMNS.values()], fix)
+    values = _csv.read_numeric(path, header, list(SUPERNET_COLUMNS.values()), fix)
+    strings = np.loadtxt(path, delimiter=",", skiprows=1, usecols=[header.index("arch_str")], dtype=str,
+                         ndmin=1, encoding="utf-8")
+    keys = np.array([_key_of_string(s, path, line) for line, s in enumerate(strings, start=2)], dtype=np.int64)
+    _check_unique(path, "arch_str", keys, fix)
+    out = {}
+    for name, v in values.items():
+        _csv.check_finite(path, name, v, fix)
+        out[name] = np.full(NUM_ARCHS, np.nan)
+        out[name][keys] = v
+    return out
+
+
+def _key_of_string(text: str, path: Path, line: int) -> int:
+    m = _ARCH_RE.fullmatch(text)
+    codes = [_OP_CODE.get(op, -1) for op in m.groups()] if m else [-1]
+    if min(codes) < 0:  # let the space's parser say what is wrong with the string
+        space = get_space("nb201")
+        try:
+            return space.key(space.from_genotype(text))
+        except TnasError as e:
+            raise TnasError(f"'{path}' line {line}, column 'arch_str': {e}") from None
+    return sum(c * 5 ** (5 - i) for i, c in enumerate(codes))
+
+
 def _as_index(index: int | Tensor) -> Tensor:
     if isinstance(index, Tensor) and not index.dtype.is_floating_point and index.dtype != torch.bool:
         return index.long()
@@ -332,21 +361,37 @@ def parse_arch(text: str, space: SearchSpace, table: NB201Table | None = None) -
 
 
 def locate_table(path: str | Path | None = None) -> Path:
-    """The nb201_all.csv to use: `path` (the file or its folder), else $TNAS_DATA/nb201, else ../shared/data/nb201."""
-    p = find_data("nb201", path, what="the NB201 table", how=CONVERT_HOW)
+    """The table file to use, in this order:
+
+    1. `path`: an nb201_all.csv, a bundle .npz, or a folder holding nb201_all.csv (or nb201/nb201_all.csv);
+    2. `$TNAS_DATA/nb201/nb201_all.csv` when `$TNAS_DATA/nb201` exists (a folder there without the CSV is an error);
+    3. the copy bundled with tnas (`tnas.bench.bundle.BUNDLE_FILE`).
+    """
+    if path is None:
+        env = os.environ.get(ENV_VAR)
+        if not env or not (Path(env).expanduser() / "nb201").exists():
+            return BUNDLE_FILE
+        path, where = Path(env).expanduser() / "nb201", f"${ENV_VAR}/nb201"
+    else:
+        where = "the given path"
+    p = Path(path).expanduser()
     if p.is_file():
-        return p
+        return p.resolve()
+    if not p.exists():
+        raise TnasError(f"Could not find the NB201 table. Looked in: {p} ({where}). Pass an existing nb201_all.csv "
+                        f"or its folder, or leave the path out to use the table bundled with tnas. {CONVERT_HOW}")
     for candidate in (p / TABLE_FILE, p / "nb201" / TABLE_FILE):
         if candidate.is_file():
             return candidate.resolve()
-    raise TnasError(f"'{p}' holds no {TABLE_FILE}. {HOW}")
+    raise TnasError(f"'{p}' holds no {TABLE_FILE} (it was named by {where}). {HOW}")
 
 
 def load_nb201(path: str | Path | None = None, strict: bool = True) -> NB201Table:
     """Load (once per process and file version) the NB201 ground-truth table.
 
     Args:
-        path: nb201_all.csv or its folder; default $TNAS_DATA/nb201, then ../shared/data/nb201.
+        path: nb201_all.csv, its folder, or a bundle .npz; default $TNAS_DATA/nb201 when that exists,
+            else the copy bundled with tnas (all columns, ~10 ms).
         strict: require all 15,625 cells. strict=False accepts a partial table (e.g. converted from
             part of the official files); looking up a missing cell then raises TnasError.
     Raises:
@@ -360,4 +405,4 @@ def load_nb201(path: str | Path | None = None, strict: bool = True) -> NB201Tabl
 @functools.lru_cache(maxsize=8)
 def _load_cached(file: Path, mtime_ns: int, size: int, strict: bool) -> NB201Table:
     # mtime/size are part of the cache key so a rewritten file is reloaded, not served stale.
-    return NB201Table.from_csv(file, strict=strict)
+    return NB201Table.from_bundle(file) if file.suffix == ".npz" else NB201Table.from_csv(file, strict=strict)

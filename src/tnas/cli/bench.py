@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=2, help="worker processes, 1 torch thread each (default 2)")
     s.add_argument("--device", default="cpu",
                    help="where the TNAS VAEs train (default cpu: the 6-token VAE is launch-bound on a GPU)")
-    s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 or ../shared/data/nb201)")
+    s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 when it exists, else the bundled table)")
     s.set_defaults(func=run_sampler)
     p.set_defaults(func=lambda args: p.print_help() or 0)
 
@@ -63,7 +63,7 @@ def _numbers(text: str, kind: type, what: str) -> tuple:
 
 def settings_from_args(args: argparse.Namespace):
     """Resolve --quick and the defaults into BenchSettings; returns (settings, canonical command)."""
-    from tnas.evaluate.sampler_quality import BenchSettings
+    from tnas.harness.sampler_quality import BenchSettings
 
     base = QUICK if args.quick else DEFAULTS
     pick = {k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in base}
@@ -90,8 +90,8 @@ def settings_from_args(args: argparse.Namespace):
 
 def run_sampler(args: argparse.Namespace) -> int:
     from tnas.bench import PROTOCOL, load_nb201
-    from tnas.evaluate import sampler_report
-    from tnas.evaluate.sampler_quality import run_benchmark
+    from tnas.harness import sampler_report
+    from tnas.harness.sampler_quality import run_benchmark
 
     settings, command = settings_from_args(args)
     table = load_nb201(settings.table)  # fail fast (and name the fix) before starting workers

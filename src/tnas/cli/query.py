@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("arch", metavar="ARCH", help="NB201 architecture string or official index 0..15624")
     p.add_argument("--dataset", default="all",
-                   help="cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16) or all (default)")
-    p.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201, "
-                   "then ../shared/data/nb201)")
+                   help="cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16), NB201's cifar10-valid, "
+                        "or all (default)")
+    p.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201 when "
+                   "it exists, else the table bundled with tnas)")
     p.set_defaults(func=run)
 
 
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'dataset':<16}{'valid %':>10}{'test %':>10}")
     for d in datasets:
         print(f"{d:<16}{table.query(arch, d, 'valid'):>10.2f}{table.query(arch, d, 'test'):>10.2f}")
+    if "cifar10-valid" in datasets:
+        print("note      cifar10-valid test = official test set after training on 25k images (NATS-Bench); "
+              "cifar10 test = after training on all 50k")
     for line in _extras(table, arch):
         print(line)
     return 0

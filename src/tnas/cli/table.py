@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from tnas.bench import NUM_ARCHS, PROTOCOL, convert_nats, load_nb201, locate_table
+from tnas.bench.bundle import BUNDLE_FILE, write_csv
 from tnas.bench.nb201 import NB201Table
+from tnas.bench.protocol import SUPERNET_FILE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     info = actions.add_parser("info", help="location, rows, protocol and load time of the table",
                               description="Load the table (validating it) and print its location, row count, "
                                           "protocol and load time.")
-    info.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201, "
-                      "then ../shared/data/nb201)")
+    info.add_argument("--path", default=None, help="nb201_all.csv or its folder (default: $TNAS_DATA/nb201 when "
+                      "it exists, else the table bundled with tnas)")
     info.set_defaults(func=run_info)
     conv = actions.add_parser(
         "convert", help="convert official NATS-Bench / NAS-Bench-201 v1.1 files",
@@ -38,12 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "unpickler: that runs whatever code the file contains, so only for files from a source "
                            "you trust (by default such files are refused)")
     conv.set_defaults(func=run_convert)
+    exp = actions.add_parser(
+        "export", help="write the bundled table as CSV files",
+        description="Write the NB201 table bundled with tnas as DIR/nb201_all.csv and DIR/supernet_estimates_c10.csv "
+                    "(the layout of the shared data; every value equal to the bundle's), for code that reads the CSV.")
+    exp.add_argument("out", metavar="DIR", help="folder to write into (created if missing)")
+    exp.set_defaults(func=run_export)
 
 
 def run_info(args: argparse.Namespace) -> int:
     path = locate_table(args.path)
     t0 = time.perf_counter()
-    table = NB201Table.from_csv(path, strict=False)  # uncached, so the time is a real load
+    # uncached, so the time is a real load
+    table = NB201Table.from_bundle(path) if path.suffix == ".npz" else NB201Table.from_csv(path, strict=False)
     _print_info(table, time.perf_counter() - t0)
     return 0
 
@@ -57,8 +67,15 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    path = write_csv(Path(args.out))
+    print(f"wrote     {path}")
+    print(f"          {path.parent / SUPERNET_FILE}")
+    return 0
+
+
 def _print_info(table: NB201Table, seconds: float) -> None:
-    print(f"table     {table.path}")
+    print(f"table     {table.path}" + ("  (bundled with tnas)" if table.path == BUNDLE_FILE else ""))
     print(f"rows      {len(table)} of {NUM_ARCHS}" + ("" if table.complete else "  (partial)"))
     print(f"protocol  {PROTOCOL}")
     print(f"supernet  {table.supernet_path or 'not present (supernet estimates unavailable)'}")

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from tnas.data.augment import channel_stats
 from tnas.data.imageset import DataSplits, ImageSet
 from tnas.data.split import plan_splits
-from tnas.errors import TnasError, unknown
+from tnas.errors import TnasError
+from tnas.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,16 @@ class LoadOptions:
 
 
 Loader = Callable[[Path | None, LoadOptions], DataSplits]
-_LOADERS: dict[str, Loader] = {}
+DATASETS: Registry[Loader] = Registry("dataset", "Run `tnas data info NAME` with one of these names.")
 
 
 def register_dataset(*names: str) -> Callable[[Loader], Loader]:
     """Decorator: register a loader under one or more names."""
-
-    def wrap(fn: Loader) -> Loader:
-        for name in names:
-            assert name not in _LOADERS, f"dataset '{name}' registered twice"
-            _LOADERS[name] = fn
-        return fn
-
-    return wrap
+    return DATASETS.register(*names)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_LOADERS)
+    return DATASETS.names()
 
 
 def load_dataset(
@@ -79,8 +73,7 @@ def load_dataset(
         image_size: resize images to image_size x image_size (antialiased bilinear) if they
             differ; None keeps the native size.
     """
-    if name not in _LOADERS:
-        raise unknown("dataset", name, _LOADERS, "Run `tnas data info NAME` with one of these names.")
+    loader = DATASETS.get(name)
     if limit is not None and limit < 1:
         raise TnasError(f"limit must be a positive number of images per split or None, got {limit}.")
     if not 0.0 < valid_fraction < 1.0:
@@ -88,7 +81,7 @@ def load_dataset(
     if image_size is not None and image_size < 1:
         raise TnasError(f"image_size must be a positive number of pixels or None, got {image_size}.")
     opts = LoadOptions(int(split_seed), limit, float(valid_fraction), image_size)
-    splits = _LOADERS[name](Path(root).expanduser() if root is not None else None, opts)
+    splits = loader(Path(root).expanduser() if root is not None else None, opts)
     if image_size is not None:
         splits = DataSplits(*(_resized(s, image_size) for _, s in splits.items()), splits.split_info)
     splits.split_info["image_size"] = list(splits.train.shape[1:])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from tnas.errors import unknown
+from tnas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,18 @@ class BNConfig:
 
 
 OpFactory = Callable[[int, int, int, BNConfig], nn.Module]
-_OPS: dict[str, OpFactory] = {}
+OPS: Registry[OpFactory] = Registry("operation", "Register new operations with @tnas.ops.register_op.")
 
 
 def register_op(name: str) -> Callable[[OpFactory], OpFactory]:
     """Decorator: register `factory(C_in, C_out, stride, bn) -> nn.Module` under `name`."""
-
-    def wrap(fn: OpFactory) -> OpFactory:
-        assert name not in _OPS, f"op '{name}' registered twice"
-        _OPS[name] = fn
-        return fn
-
-    return wrap
+    return OPS.register(name)
 
 
 def build_op(name: str, C_in: int, C_out: int, stride: int = 1, bn: BNConfig | None = None) -> nn.Module:
     """Build the registered op `name`; an unknown name raises with the known ones."""
-    if name not in _OPS:
-        raise unknown("operation", name, _OPS, "Register new operations with @tnas.ops.register_op.")
-    return _OPS[name](C_in, C_out, stride, bn or BNConfig())
+    return OPS.get(name)(C_in, C_out, stride, bn or BNConfig())
 
 
 def list_ops() -> list[str]:
-    return sorted(_OPS)
+    return OPS.names()

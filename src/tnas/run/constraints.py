@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tnas.errors import TnasError
-from tnas.space.constraints import within
+from tnas.sampler.budget import within
 from tnas.supernet.registry import NetSize, arch_cost, final_size, get_family
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from tnas.run.rundir import RunDir
 from tnas.run.search import _fixed_batches, eval_batches
 from tnas.sampler.tnas import TNASSampler
 from tnas.strategy.gradient import derive_best_of, derive_mode
-from tnas.strategy.oneshot import SupernetEvaluator
+from tnas.evaluate import SupernetEvaluator
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -138,12 +138,22 @@ def write_gradient_report(path: Path, result: dict[str, Any], history: list[dict
         gtt = d.get("ground_truth_test")
         lines += [f"| {name} | `{d['genotype']}` | {d['supernet_valid_acc']:.2f}% | "
                   f"{'-' if gtt is None else f'{gtt:.2f}%'} |"]
-    ops = result["choices"][0]
-    lines += ["", "## Final distribution", "", f"| decision | entropy (nats) | {' | '.join(ops)} |",
-              "|---|---|" + "---|" * len(ops)]  # one column per op
-    for name, e, pr in zip(result["decisions"], result["final_entropy"], result["final_probs"]):
-        lines += [f"| {name} | {e:.3f} | " + " | ".join(f"{x:.3f}" for x in pr) + " |"]
+    lines += ["", "## Final distribution", "", *distribution_table(result)]
     plot = plot_op_probs(path, result, history)
     if plot:
         lines += ["", "## Op probability per edge over epochs", "", f"![op probabilities]({plot})"]
     (path / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def distribution_table(result: dict[str, Any]) -> list[str]:
+    """Markdown rows of the final distribution: one column per op when every decision has the
+    same choices (NB201), else each decision's own choices in one cell (DARTS: 8 ops, input pairs)."""
+    choices = result["choices"]
+    rows = zip(result["decisions"], choices, result["final_entropy"], result["final_probs"])
+    if all(c == choices[0] for c in choices):
+        lines = [f"| decision | entropy (nats) | {' | '.join(choices[0])} |", "|---|---|" + "---|" * len(choices[0])]
+        return lines + [f"| {name} | {e:.3f} | " + " | ".join(f"{x:.3f}" for x in pr[: len(c)]) + " |"
+                        for name, c, e, pr in rows]
+    lines = ["| decision | entropy (nats) | probability per choice |", "|---|---|---|"]
+    return lines + [f"| {name} | {e:.3f} | " + ", ".join(f"{op} {x:.3f}" for op, x in zip(c, pr)) + " |"
+                    for name, c, e, pr in rows]

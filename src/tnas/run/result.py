@@ -13,7 +13,7 @@ from tnas.run.config import TABLE_DATASETS
 from tnas.run.constraints import found_cost
 from tnas.run.rundir import RunDir
 from tnas.run.search import Parts, _fixed_batches, _save
-from tnas.strategy.oneshot import SupernetEvaluator
+from tnas.evaluate import SupernetEvaluator
 
 _log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from tnas import __version__
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
+from tnas.evaluate import SupernetEvaluator
 from tnas.run.checkpoint import rng_state, save_checkpoint, set_rng_state
 from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
@@ -34,7 +35,7 @@ from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.uniform import UniformSampler
 from tnas.space import get_space
-from tnas.strategy.oneshot import SupernetEvaluator, TrainState, train_epoch
+from tnas.strategy.oneshot import Feedback, Shard, TrainState, train_epoch
 from tnas.supernet.registry import NetSize, build_supernet
 
 _log = logging.getLogger(__name__)
@@ -237,17 +238,17 @@ def train(parts: Parts, run: RunDir, flag: _StopFlag, progress_bar: bool = True)
                             "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
 
     allowed = constraint(parts)  # SPOS: train only architectures within the hard limits
+    feedback = Feedback(valid_batch, cfg.train.score_every, cfg.train.metric,
+                        parts.state.baseline if cfg.train.relative_scores else None)
+    shard = Shard(cfg.train.micro_batches, parts.dist.rank, parts.dist.world,
+                  allreduce_grads if parts.dist.world > 1 else None)
     while st.epoch < cfg.train.epochs:
         batches = epoch_stream(parts)
         t0 = time.perf_counter()
-        done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches, valid_batch,
+        done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches,
                            parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
-                           grad_clip=cfg.train.grad_clip, score_every=cfg.train.score_every,
-                           metric=cfg.train.metric, should_stop=lambda: flag.stop, on_step=on_step,
-                           micro_batches=cfg.train.micro_batches, rank=parts.dist.rank, world=parts.dist.world,
-                           sync=allreduce_grads if parts.dist.world > 1 else None,
-                           baseline=parts.state.baseline if cfg.train.relative_scores else None,
-                           constraint=allowed)
+                           grad_clip=cfg.train.grad_clip, feedback=feedback, shard=shard, constraint=allowed,
+                           should_stop=lambda: flag.stop, on_step=on_step)
         if not done:
             # the data generator must be re-positioned from the epoch start on resume
             data_now = parts.gens["data"].get_state()

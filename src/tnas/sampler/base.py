@@ -11,6 +11,10 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from tnas.errors import TnasError
+from tnas.registry import Registry
+from tnas.space.base import SearchSpace
+
 # An evaluator scores a batch of architectures: long [N, D] -> float [N] (higher = better).
 Evaluator = Callable[[Tensor], Tensor]
 
@@ -38,9 +42,18 @@ def check_state(state: dict[str, Any], kind: str, version: int, what: str) -> No
     """Raise TnasError unless `state` is a state_dict of `kind` at `version` (for `what`, e.g.
     'a TNASSampler'): loading another class's or another tnas version's state fails clearly."""
     if state.get("version") != version or state.get("kind") != kind:
-        from tnas.errors import TnasError
-
         raise TnasError(
             f"Cannot load {what} from a state with kind={state.get('kind')!r}, version={state.get('version')!r}; "
             f"expected kind={kind!r}, version={version}. Load the state into the class (and tnas version) that saved it."
         )
+
+
+# A sampler factory: (space, seed=..., config=...) -> Sampler. `config` is the sampler's own
+# config dataclass (None = its defaults); samplers without options ignore it.
+SamplerFactory = Callable[..., Sampler]
+SAMPLERS: Registry[SamplerFactory] = Registry("sampler", "Register new samplers with tnas.sampler.SAMPLERS.register.")
+
+
+def build_sampler(name: str, space: SearchSpace, *, seed: int = 0, config: Any = None) -> Sampler:
+    """The registered sampler `name` over `space`, seeded with `seed`."""
+    return SAMPLERS.get(name)(space, seed=seed, config=config)

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from tnas.checks import checked, validate
 from tnas.errors import TnasError
-from tnas.sampler.base import check_state
+from tnas.sampler.base import SAMPLERS, check_state
+from tnas.sampler.rejection import novel
 from tnas.sampler.vae import TransformerVAE, VAEConfig
 from tnas.space.base import SearchSpace
 
@@ -262,8 +263,7 @@ class TNASSampler:
         seen = set(self._keys)
         if exclude is not None and exclude.numel():
             seen.update(self.space.keys(exclude.reshape(-1, self.space.num_decisions).cpu()).tolist())
-        keys = self.space.keys(out).tolist()
-        bad = _accept(keys, seen, list(range(len(keys))))
+        bad = torch.nonzero(~novel(self.space, out, seen)).flatten().tolist()
         t0 = self.config.temperature if temperature is None else temperature
         for attempt in range(self.config.max_retries + 2):
             if not bad:
@@ -277,9 +277,7 @@ class TNASSampler:
             # mode: widen it step by step (explore *around* the mode) instead of jumping to uniform
             t = max(t0, 0.1) * (1.0 + self.config.retry_heat * (attempt + 1))
             out[rows] = self._draw(src, generator, t)
-            for r, k in zip(bad, self.space.keys(out[rows]).tolist()):
-                keys[r] = k
-            bad = _accept(keys, seen, bad)
+            bad = rows[~novel(self.space, out[rows], seen)].tolist()
         if bad and self.space.size <= 2**20:
             free = torch.tensor(sorted(set(range(self.space.size)) - seen), dtype=torch.long)
             pick = free[torch.randperm(len(free), generator=generator)[: len(bad)]]
@@ -322,13 +320,4 @@ class TNASSampler:
         self._gen.set_state(state["generator"])
 
 
-def _accept(keys: list[int], seen: set[int], rows: list[int]) -> list[int]:
-    """Walk `rows` in order; a row is accepted (its key added to `seen`) when its key is new.
-    Returns the rejected rows. Rows not in `rows` must already be in `seen`."""
-    bad = []
-    for r in rows:
-        if keys[r] in seen:
-            bad.append(r)
-        else:
-            seen.add(keys[r])
-    return bad
+SAMPLERS.add("tnas", lambda space, *, seed=0, config=None: TNASSampler(space, config, seed))

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
-from tnas.sampler.base import check_state
+from tnas.sampler.base import SAMPLERS, check_state
 from tnas.space.base import SearchSpace
 
 _VERSION = 1
@@ -41,3 +41,6 @@ class UniformSampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state(state, "uniform", _VERSION, "a UniformSampler")
+
+
+SAMPLERS.add("uniform", lambda space, *, seed=0, config=None: UniformSampler(space))

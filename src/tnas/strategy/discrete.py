@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from tnas.errors import unknown
+from tnas.registry import Registry
 from tnas.sampler.base import Evaluator
 from tnas.space.base import SearchSpace
 from tnas.strategy import evolution
@@ -37,20 +37,17 @@ def tnas_ga(space: SearchSpace, evaluate: Evaluator, budget: int, generator: tor
     return run(space, evaluate, budget, generator, **options)
 
 
-SEARCHES: dict[str, Search] = {
-    "random": evolution.random_search,
-    "rea": evolution.rea,
-    "spos-ga": evolution.spos_ga,
-    "tnas": tnas_loop,
-    "tnas-ga": tnas_ga,
-}
+SEARCHES: Registry[Search] = Registry("search", "Pick one of the listed query-based searches.")
+SEARCHES.add("random", evolution.random_search)
+SEARCHES.add("rea", evolution.rea)
+SEARCHES.add("spos-ga", evolution.spos_ga)
+SEARCHES.add("tnas", tnas_loop)
+SEARCHES.add("tnas-ga", tnas_ga)
 
 
 def get_search(name: str) -> Search:
     """The search registered as `name`; an unknown name raises TnasError with the known ones."""
-    if name not in SEARCHES:
-        raise unknown("search", name, SEARCHES, "Pick one of the listed query-based searches.")
-    return SEARCHES[name]
+    return SEARCHES.get(name)
 
 
 def list_searches() -> list[str]:

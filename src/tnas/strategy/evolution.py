@@ -8,26 +8,24 @@ min(B, |space|) rows, each arch evaluated once. The searches are *anytime*: the 
 never depend on B (a batch is always drawn at full size, then cut to the budget left), so the
 first n rows of a budget-B run equal a budget-n run with the same generator state.
 
-The small helpers (`select_top_k`, `mutate_population`, `crossover_population`, `dedup`) are
-shared with the one-shot search, whose evolution stage calls `spos_ga` with a supernet evaluator.
+The small helpers (`select_top_k`, `mutate_population`, `crossover_population`) are shared with
+the one-shot search, whose evolution stage calls `spos_ga` with a supernet evaluator. Every
+"draw until allowed and new" loop is `tnas.sampler.rejection.rejection_sample`.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
 from tnas.sampler.base import Evaluator
+from tnas.sampler.rejection import Constraint, allowed, dedup, rejection_sample
 from tnas.space.base import SearchSpace
 from tnas.strategy.history import History
 
 logger = logging.getLogger(__name__)
-
-# A hard limit on architectures: long [N, D] -> bool [N] (True = allowed), e.g. params <= 3.5M.
-Constraint = Callable[[Tensor], Tensor]
 
 # Rounds of re-drawing before a generator of unseen / allowed archs gives up. Each round draws a
 # full batch, so the chance of a false "impossible" is negligible unless the feasible set is tiny.
@@ -49,24 +47,6 @@ def select_top_k(archs: Tensor, scores: Tensor, k: int) -> tuple[Tensor, Tensor]
     """
     order = torch.sort(scores, descending=True, stable=True).indices[:k]
     return archs[order], scores[order]
-
-
-def dedup(space: SearchSpace, archs: Tensor, seen: set[int] | None = None) -> Tensor:
-    """Drop repeated rows (keeping the first occurrence) and rows whose key is in `seen`.
-
-    Args:
-        archs: long [N, D].
-        seen: keys (`space.keys`) to exclude; not modified.
-    Returns:
-        long [M, D], M <= N, in the original order.
-    """
-    seen = set() if seen is None else seen
-    out, taken = [], set()
-    for i, key in enumerate(space.keys(archs).tolist()):
-        if key not in seen and key not in taken:
-            taken.add(key)
-            out.append(i)
-    return archs[torch.tensor(out, dtype=torch.long)]
 
 
 def mutate_population(
@@ -96,19 +76,6 @@ def crossover_population(space: SearchSpace, parents: Tensor, n: int, generator:
     return space.crossover(parents[a], parents[b], generator)
 
 
-def allowed(archs: Tensor, constraint: Constraint | None) -> Tensor:
-    """Rows of archs long [N, D] that satisfy `constraint` (all rows when it is None)."""
-    if constraint is None or archs.shape[0] == 0:
-        return archs
-    ok = torch.as_tensor(constraint(archs), dtype=torch.bool).cpu()  # a constraint may answer on the GPU
-    if ok.shape != (archs.shape[0],):
-        raise TnasError(
-            f"The constraint returned shape {tuple(ok.shape)} for {archs.shape[0]} architectures; expected a "
-            "bool tensor [N] (True = allowed). Make it map long [N, D] -> bool [N]."
-        )
-    return archs[ok]
-
-
 def fresh_uniform(
     space: SearchSpace, n: int, seen: set[int], generator: torch.Generator,
     constraint: Constraint | None = None, chunk: int = 64,
@@ -122,14 +89,9 @@ def fresh_uniform(
     Returns:
         long [min(n, available), D].
     """
-    found = torch.empty(0, space.num_decisions, dtype=torch.long)
-    tries, any_allowed = 0, False
-    while found.shape[0] < n and tries < MAX_TRIES:
-        cand = allowed(space.sample_uniform(chunk, generator), constraint)
-        any_allowed |= cand.shape[0] > 0
-        new = dedup(space, cand, seen | set(space.keys(found).tolist()))
-        found = torch.cat([found, new])
-        tries = 0 if new.shape[0] else tries + 1
+    found, _, passed = rejection_sample(lambda k: space.sample_uniform(k, generator), n, batch=chunk,
+                                        constraint=constraint, space=space, seen=seen, max_idle=MAX_TRIES)
+    any_allowed = passed > 0
     if found.shape[0] < n and space.size <= ENUMERATE_LIMIT:
         taken = seen | set(space.keys(found).tolist())
         rest = [k for k in range(space.size) if k not in taken]
@@ -223,12 +185,15 @@ def random_search(
 def _rea_child(space: SearchSpace, pop: Tensor, pop_scores: Tensor, sample_size: int,
                seen: set[int], generator: torch.Generator) -> tuple[Tensor, str]:
     """One REA child: tournament of `sample_size` members, mutate the winner (one decision)."""
-    for _ in range(MAX_TRIES):
+
+    def tournament_child(k: int) -> Tensor:
         idx = torch.randperm(pop.shape[0], generator=generator)[:sample_size]
         parent = pop[idx[torch.argmax(pop_scores[idx])]]
-        child = space.mutate(parent[None], generator, prob=0.0)  # exactly one decision changes
-        if space.key(child[0]) not in seen:
-            return child, "mutation"
+        return space.mutate(parent[None], generator, prob=0.0)  # k = 1; exactly one decision changes
+
+    child = rejection_sample(tournament_child, 1, batch=1, space=space, seen=seen, max_idle=MAX_TRIES).archs
+    if child.shape[0]:
+        return child, "mutation"
     # every nearby child was already evaluated: explore instead of re-evaluating
     return fresh_uniform(space, 1, seen, generator), "uniform"
 
@@ -277,16 +242,14 @@ def _ga_children(
     unseen and allowed; bad draws are re-drawn (bounded), a short set is topped up uniformly."""
     out, taken = [], set(seen)
     for n, source in ((mutations, "mutation"), (crossovers, "crossover")):
-        got = torch.empty(0, space.num_decisions, dtype=torch.long)
-        for _ in range(MAX_TRIES):
-            if got.shape[0] >= n:
-                break
+        def children(k: int, source: str = source) -> Tensor:
             if source == "mutation":
-                cand = mutate_population(space, parents, n, generator, mutate_prob)
-            else:
-                cand = crossover_population(space, parents, n, generator)
-            got = torch.cat([got, dedup(space, allowed(cand, constraint), taken)])[:n]
-            taken.update(space.keys(got).tolist())
+                return mutate_population(space, parents, k, generator, mutate_prob)
+            return crossover_population(space, parents, k, generator)
+
+        got = rejection_sample(children, n, batch=n, constraint=constraint, space=space, seen=taken,
+                               max_idle=MAX_TRIES).archs
+        taken.update(space.keys(got).tolist())
         out.append((got, source))
         if got.shape[0] < n:  # parents too alike to give enough new children: explore instead
             extra = fresh_uniform(space, n - got.shape[0], taken, generator, constraint)

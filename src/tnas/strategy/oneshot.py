@@ -5,7 +5,8 @@ Gamma = (1 - eps) * U + eps * p(a|z) (SPOS: eps stays 0), trains its weights on 
 and scores it on a held-out validation batch (Metric_{t-1}); the scores go to `sampler.observe`
 and `sampler.step()` at each epoch boundary retrains the VAE and raises eps. The search stage
 (eq. 10) is the SPOS genetic algorithm with fitness = supernet validation accuracy after BN
-recalibration, its initial population drawn from p(a|z) (TNAS-OS) or U (SPOS).
+recalibration (`tnas.evaluate.SupernetEvaluator`), its initial population drawn from p(a|z)
+(TNAS-OS) or U (SPOS).
 
 The functions here are the loop bodies; `tnas.run.search` builds the parts, checkpoints and
 resumes them.
@@ -23,9 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.evaluate.bn import recalibrate_bn
 from tnas.sampler.base import Sampler
-from tnas.space.base import SearchSpace
+from tnas.sampler.rejection import rejection_sample
 
 _log = logging.getLogger(__name__)
 
@@ -44,51 +44,73 @@ class TrainState:
     baseline: dict[str, float] = field(default_factory=dict)  # 'ema' of held-out scores (see train_epoch)
 
 
+@dataclass
+class Feedback:
+    """How sampled architectures are scored for the sampler during training.
+
+    Attributes:
+        valid_batch: returns a held-out batch (x, y) for scoring the sampled architecture.
+        every: score every `every`-th step (0: never).
+        metric: 'accuracy' (%) or 'loss' (scored as -cross-entropy).
+        baseline: when given, the sampler observes score - EMA(recent scores) instead of the raw
+            score: the supernet improves during training, so raw scores of architectures sampled
+            late would beat those sampled early for no other reason; the EMA (in baseline['ema'],
+            decay `decay` per scored step) is updated in place and checkpointed.
+    """
+
+    valid_batch: Callable[[], tuple[Tensor, Tensor]]
+    every: int
+    metric: str
+    baseline: dict[str, float] | None = None
+    decay: float = 0.98
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of a data-parallel step.
+
+    The global batch is split into world * micro_batches pieces; rank r processes pieces
+    [r * m, (r + 1) * m) (gradient accumulation over m). `sync(model, loss)` sums gradients and
+    the loss shares over ranks and returns the global loss (None: one process).
+    """
+
+    micro_batches: int = 1
+    rank: int = 0
+    world: int = 1
+    sync: Callable[[nn.Module, Tensor], Tensor] | None = None
+
+
 def train_epoch(
     supernet: nn.Module,
     sampler: Sampler,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     train_batches: Iterator[tuple[Tensor, Tensor]],
-    valid_batch: Callable[[], tuple[Tensor, Tensor]],
     arch_gen: torch.Generator,
     progress: dict[str, float],
     *,
     steps: int,
     grad_clip: float,
-    score_every: int,
-    metric: str,
+    feedback: Feedback,
+    shard: Shard = Shard(),
+    constraint: Callable[[Tensor], Tensor] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[Tensor, float, float, bool], None] | None = None,
-    micro_batches: int = 1,
-    rank: int = 0,
-    world: int = 1,
-    sync: Callable[[nn.Module, Tensor], Tensor] | None = None,
-    baseline: dict[str, float] | None = None,
-    baseline_decay: float = 0.98,
-    constraint: Callable[[Tensor], Tensor] | None = None,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
     Args:
         train_batches: yields (x float [B, C, H, W], y long [B]) on the supernet's device,
             positioned at step `progress['i']` of the epoch.
-        valid_batch: returns a held-out batch for scoring the sampled architecture.
         arch_gen: generator for architecture sampling (identical on every DDP rank).
         progress: running sums, updated in place: 'i' (steps done), 'loss', 'acc' (training
             batch accuracy, %), 'score' and 'n_score' (held-out metric), 'n_vae' (VAE samples).
-        should_stop: checked after every step (Ctrl-C); the epoch then stops early.
-        on_step: called with (arch long [D], loss, score or nan, from_vae).
-        micro_batches: gradient accumulation: the global batch is split into world * micro_batches
-            pieces; this rank processes pieces [rank * m, (rank + 1) * m).
-        baseline: when given, the sampler observes score - EMA(recent scores) instead of the raw
-            score: the supernet improves during training, so raw scores of architectures sampled
-            late would beat those sampled early for no other reason; the EMA (in baseline['ema'],
-            decay `baseline_decay` per scored step) is updated in place and checkpointed.
-        rank, world: data-parallel position; `sync(model, loss)` sums gradients and the loss
-            shares over ranks and returns the global loss (None: one process).
+        feedback: how the sampled architecture is scored for `sampler.observe`.
+        shard: this process's part of the global batch (data parallel, accumulation).
         constraint: ok(archs long [n, D]) -> bool [n]; when given, only architectures within the
             hard limits are trained (SPOS's constrained uniform sampling: rejection from the sampler).
+        should_stop: checked after every step (Ctrl-C); the epoch then stops early.
+        on_step: called with (arch long [D], loss, score or nan, from_vae).
     Returns:
         True when the epoch completed, False when it stopped early.
     """
@@ -100,9 +122,9 @@ def train_epoch(
         archs, from_vae = _sample_one(sampler, arch_gen, constraint)
         arch = archs[0]
         optimizer.zero_grad(set_to_none=True)
-        loss, acc = _forward_backward(supernet, arch, x, y, micro_batches, rank, world)
-        if sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
-            loss = sync(supernet, loss)
+        loss, acc = _forward_backward(supernet, arch, x, y, shard)
+        if shard.sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
+            loss = shard.sync(supernet, loss)
         if not torch.isfinite(loss):
             raise NaNLossError(
                 f"The training loss became {loss.item()} at step {int(progress['i'])} of this epoch (arch "
@@ -114,9 +136,9 @@ def train_epoch(
         optimizer.step()
         scheduler.step()
         score = math.nan
-        if score_every > 0 and int(progress["i"]) % score_every == 0:
-            score = score_batch(supernet, arch, *valid_batch(), metric)
-            sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, baseline_decay)]))
+        if feedback.every > 0 and int(progress["i"]) % feedback.every == 0:
+            score = score_batch(supernet, arch, *feedback.valid_batch(), feedback.metric)
+            sampler.observe(arch[None], torch.tensor([relative_score(score, feedback.baseline, feedback.decay)]))
             progress["score"] += score
             progress["n_score"] += 1
         progress["loss"] += loss.item()
@@ -130,15 +152,15 @@ def train_epoch(
     return True
 
 
-def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, micro: int, rank: int,
-                      world: int) -> tuple[Tensor, float]:
+def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, shard: Shard) -> tuple[Tensor, float]:
     """Loss of this rank's share of the global batch, backpropagated piece by piece.
 
     Each piece's loss is weighted by its share of the *global* batch, so summing gradients over
     ranks gives exactly the gradient of the global mean loss (1 process with world * micro pieces
     computes the same thing). Returns (this rank's share of the global mean loss, its batch acc %).
     """
-    pieces = list(zip(x.chunk(world * micro), y.chunk(world * micro)))[rank * micro : (rank + 1) * micro]
+    m, n = shard.micro_batches, shard.world * shard.micro_batches
+    pieces = list(zip(x.chunk(n), y.chunk(n)))[shard.rank * m : (shard.rank + 1) * m]
     correct, seen = 0, 0
     loss_sum = torch.zeros((), device=x.device)
     for xi, yi in pieces:
@@ -179,14 +201,18 @@ def _sample_one(sampler: Sampler, generator: torch.Generator,
                 constraint: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, bool]:
     """One architecture [1, D] and whether it came from the VAE (uniform samplers: never); with a
     constraint, the first draw that satisfies it (rejection sampling)."""
-    for _ in range(_MAX_REJECTIONS):
+    from_vae = [False]
+
+    def draw(k: int) -> Tensor:
         if hasattr(sampler, "last_sources"):
-            archs, src = sampler.sample(1, generator=generator, return_sources=True)
-            from_vae = bool(src[0])
-        else:
-            archs, from_vae = sampler.sample(1, generator=generator), False
-        if constraint is None or bool(constraint(archs)[0]):
-            return archs, from_vae
+            archs, src = sampler.sample(k, generator=generator, return_sources=True)
+            from_vae[0] = bool(src[0])
+            return archs
+        return sampler.sample(k, generator=generator)
+
+    archs = rejection_sample(draw, 1, batch=1, constraint=constraint, max_idle=_MAX_REJECTIONS).archs
+    if archs.shape[0]:
+        return archs, from_vae[0]
     raise TnasError(
         f"{_MAX_REJECTIONS} sampled architectures in a row broke the hard limits (search.max_params_M / "
         "max_flops_M): almost nothing in the space meets them. Loosen the limits or drop them (=null)."
@@ -204,41 +230,3 @@ def score_batch(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric:
     if metric == "loss":
         return -F.cross_entropy(logits, y).item()
     return (logits.argmax(1) == y).float().mean().item() * 100
-
-
-class SupernetEvaluator:
-    """Fitness for the search stage: supernet accuracy (%) of each arch on fixed validation
-    batches after BN recalibration on fixed training batches.
-
-    Deterministic for given weights, and memoised (`memo`: key -> score) so a resumed search
-    replays the generations already evaluated instantly and reaches the same result.
-    """
-
-    def __init__(self, supernet: nn.Module, space: SearchSpace, calib: list[Tensor],
-                 valid: list[tuple[Tensor, Tensor]], memo: dict[int, float] | None = None,
-                 on_eval: Callable[[Tensor, float], None] | None = None) -> None:
-        self.supernet, self.space, self.calib, self.valid = supernet, space, calib, valid
-        self.memo: dict[int, float] = {} if memo is None else memo
-        self.on_eval = on_eval
-
-    def __call__(self, archs: Tensor) -> Tensor:
-        """long [N, D] -> accuracy float [N] (%)."""
-        out = []
-        for arch in archs.reshape(-1, self.space.num_decisions):
-            key = self.space.key(arch)
-            if key not in self.memo:
-                self.memo[key] = self.accuracy(arch)
-                if self.on_eval is not None:
-                    self.on_eval(arch, self.memo[key])
-            out.append(self.memo[key])
-        return torch.tensor(out, dtype=torch.float64)
-
-    @torch.no_grad()
-    def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
-        recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
-        self.supernet.eval()
-        correct = total = 0
-        for x, y in batches if batches is not None else self.valid:
-            correct += (self.supernet(x, arch).argmax(1) == y).sum().item()
-            total += y.numel()
-        return 100.0 * correct / max(total, 1)

@@ -1,14 +1,12 @@
 """Parameters and FLOPs (multiply-accumulates) of stand-alone DARTS networks, without building them.
 
-Conventions, as the DARTS-family papers report them: parameters are all trainable tensors of
-`DARTSNetwork` (affine BN included) *without the auxiliary head* (DARTS's
-`count_parameters_in_MB` skips it too); MACs count convolutions and the classifier (weights plus
-its bias adds, as `tnas.evaluate.cost` does for NB201), nothing for BN, ReLU, pooling,
-concatenation or additions. The auxiliary head is a training aid only and is never counted.
+Conventions: `tnas.supernet.cost`, as the DARTS-family papers report them, on `DARTSNetwork`
+*without the auxiliary head* (DARTS's `count_parameters_in_MB` skips it too): the head is a
+training aid only and is never counted.
 
 The skeleton (stem, cell preprocessing, classifier) does not depend on the cells; it and each
-(op, channels, stride, resolution) are measured once on the 'meta' device with forward hooks and
-cached, so one architecture costs a few dictionary lookups (well under 1 ms).
+(op, channels, stride, resolution) are measured once with `module_cost` and cached, so one
+architecture costs a few dictionary lookups (well under 1 ms).
 """
 from __future__ import annotations
 
@@ -20,30 +18,9 @@ from torch import Tensor, nn
 from tnas.ops.darts import DARTS_OPS, make_darts_op
 from tnas.space import SearchSpace
 from tnas.space.darts import NUM_NODES, DARTSSpace
+from tnas.supernet.cost import module_cost
 from tnas.supernet.darts import STEM_MULTIPLIER, macro_layout, preprocess
 from tnas.supernet.registry import NetSize
-
-
-def module_cost(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
-    """(params, MACs) of `module` (built on 'meta') for one input of shape [C, H, W]."""
-    macs = 0
-
-    def hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
-        nonlocal macs
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            macs += out[0].numel() * (m.in_channels // m.groups) * kh * kw
-        elif isinstance(m, nn.Linear):
-            macs += m.in_features * m.out_features + (m.out_features if m.bias is not None else 0)
-
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            module(torch.empty(1, *shape, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    return sum(p.numel() for p in module.parameters()), macs
 
 
 @functools.lru_cache(maxsize=4096)

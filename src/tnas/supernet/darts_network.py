@@ -23,7 +23,7 @@ from tnas.ops.darts import DARTS_OPS, make_darts_op
 from tnas.space import SearchSpace, get_space
 from tnas.space.darts import NUM_NODES, CellNodes, DARTSSpace
 from tnas.supernet.darts import STEM_MULTIPLIER, CellSpec, macro_layout, preprocess
-from tnas.supernet.nb201 import op_kind
+from tnas.supernet.cell import op_kind
 
 NETWORK_OPTIONS = ("auxiliary", "drop_path_prob")
 

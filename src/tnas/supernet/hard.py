@@ -20,7 +20,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
-from tnas.supernet.nb201 import NB201Supernet, run_cell
+from tnas.supernet.cell import run_cell
 
 
 class _Scaled:
@@ -38,11 +38,11 @@ class _Scaled:
         return self.op.forward_relu(x_relu) * self.w
 
 
-def forward_hard(supernet: NB201Supernet, x: Tensor, weights: Tensor) -> Tensor:
+def forward_hard(supernet: nn.Module, x: Tensor, weights: Tensor) -> Tensor:
     """Logits [B, num_classes] of the single path argmax(weights), scaled by the chosen weights.
 
     Args:
-        supernet: an `NB201Supernet`.
+        supernet: an `NB201Supernet` (or any supernet with its `plan`, `stem`, `cells` and head).
         x: images [B, in_channels, H, W].
         weights: float [D, K], one-hot in value (e.g. `gumbel_softmax_st`); gradients flow to the
             chosen entries. Values other than 1 at the chosen entries scale that op's output.

@@ -21,67 +21,18 @@ import contextlib
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.errors import TnasError
 from tnas.ops import BNConfig, ResNetBasicBlock, build_op
 from tnas.space import SearchSpace, get_space
+from tnas.supernet.cell import cell_edges, op_kind, run_cell
+from tnas.supernet.hard import forward_hard
 from tnas.supernet.plan import CellPlan, make_plan
 
 # Search-time BN of the candidate ops, as in NB201's supernets: no affine, running stats kept
 # (recalibrated before evaluation by tnas.evaluate.bn.recalibrate_bn).
 SEARCH_BN = BNConfig(affine=False, track_running_stats=True)
-
-
-def cell_edges(space: SearchSpace) -> tuple[tuple[tuple[int, int], ...], int]:
-    """(target, source) per decision, parsed from decision names 'i<-j', and the node count."""
-    edges = []
-    for d in space.decisions:
-        target, sep, source = d.name.partition("<-")
-        if not (sep and target.isdigit() and source.isdigit() and int(source) < int(target)):
-            raise TnasError(
-                f"Space '{space.name}' decision '{d.name}' is not a cell edge 'i<-j' (j < i); the NB201 "
-                "supernet needs a cell space such as get_space('nb201')."
-            )
-        edges.append((int(target), int(source)))
-    return tuple(edges), max(t for t, _ in edges) + 1
-
-
-def op_kind(op: nn.Module) -> str:
-    """The op's `kind` class attribute ('zero' ops are skipped, 'conv' ops share a ReLU);
-    ops of other spaces without one are treated as opaque modules."""
-    return getattr(type(op), "kind", "other")
-
-
-def run_cell(x: Tensor, plan: CellPlan, ops: list[nn.Module], num_nodes: int) -> Tensor:
-    """Evaluate the live edges of one cell.
-
-    Args:
-        x: cell input [B, C, H, W].
-        plan: the live edges (`make_plan`).
-        ops: the chosen op per decision d.
-    Returns:
-        The output node [B, C, H, W].
-    """
-    if plan.zero_output:
-        return torch.zeros_like(x)
-    nodes: dict[int, Tensor] = {0: x}
-    relus: dict[int, Tensor] = {}
-    for i, live in plan.nodes:
-        acc: Tensor | None = None
-        for j, d, kind in live:
-            if kind == "conv" and j in plan.relu_sources:
-                r = relus.get(j)
-                if r is None:  # one ReLU per source node, shared by its conv edges
-                    r = relus[j] = F.relu(nodes[j])
-                y = ops[d].forward_relu(r)
-            else:
-                y = ops[d](nodes[j])
-            acc = y if acc is None else acc + y
-        assert acc is not None
-        nodes[i] = acc
-    return nodes[num_nodes - 1]
 
 
 class _NB201Macro(nn.Module):
@@ -226,8 +177,6 @@ class NB201Supernet(_NB201Macro):
     def forward_hard(self, x: Tensor, weights: Tensor) -> Tensor:
         """The sampled path of one-hot `weights` float [D, K] with straight-through gradients
         (GDAS / TNAS-G); see `tnas.supernet.hard.forward_hard`."""
-        from tnas.supernet.hard import forward_hard
-
         return forward_hard(self, x, weights)
 
     def extract(self, arch: Tensor) -> "NB201Network":

@@ -18,7 +18,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from tnas.errors import TnasError, unknown
+from tnas.errors import TnasError
+from tnas.registry import Registry
 from tnas.space import SearchSpace
 
 
@@ -57,34 +58,25 @@ class Family:
     final: dict[str, int] = field(default_factory=dict)
 
 
-_FAMILIES: dict[str, Family] = {}
+FAMILIES: Registry[Family] = Registry(
+    "network family (supernet builder) for space",
+    "Register one with tnas.register_family(name, tnas.Family(supernet=...)).", replace=True)
 
 
 def register_family(space_name: str, family: Family) -> Family:
     """Register the builders for the space registered as `space_name` (re-registering replaces)."""
     if not isinstance(family, Family):
         raise TnasError(f"register_family('{space_name}', ...) takes a tnas.Family, got {type(family).__name__}.")
-    _FAMILIES[space_name] = family
-    return family
+    return FAMILIES.add(space_name, family)
 
 
 def get_family(space_name: str) -> Family:
     """The family of `space_name`; an unknown name lists the known ones."""
-    _load_builtin()
-    if space_name not in _FAMILIES:
-        raise unknown("network family (supernet builder) for space", space_name, _FAMILIES,
-                      "Register one with tnas.register_family(name, tnas.Family(supernet=...)).")
-    return _FAMILIES[space_name]
+    return FAMILIES.get(space_name)
 
 
 def list_families() -> list[str]:
-    _load_builtin()
-    return sorted(_FAMILIES)
-
-
-def _load_builtin() -> None:
-    # imported lazily: the built-in families import their supernets, which import this module
-    from tnas.supernet import families  # noqa: F401
+    return FAMILIES.names()
 
 
 def build_supernet(space: SearchSpace, size: NetSize) -> nn.Module:

@@ -37,7 +37,7 @@ def _network(space: SearchSpace, arch: Tensor, size: NetSize, options: dict[str,
 
 
 def _cost(space: SearchSpace, arch: Tensor, size: NetSize) -> tuple[int, int]:
-    from tnas.evaluate.shufflenet_cost import shufflenet_cost
+    from tnas.supernet.shufflenet_cost import shufflenet_cost
 
     return shufflenet_cost(space, arch, size)
 

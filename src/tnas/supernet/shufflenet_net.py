@@ -7,7 +7,7 @@ dropout 0.1; linear (no bias). SPOS has *no* max-pool after the stem (the first 
 112x112 for a 224 input): that is what gives its ~320M FLOPs. ShuffleNetV2 (Ma et al. 2018) is
 the same skeleton with a 3x3 max-pool after the stem, 3 stages and a stride-2 projection branch of
 C_out / 2 channels; `shufflenet_v2_layout` builds it from the same blocks, to validate the FLOPs
-and parameter counter against published figures (`tnas.evaluate.shufflenet_cost`).
+and parameter counter against published figures (`tnas.supernet.shufflenet_cost`).
 
 Width scaling: `spos_layout(C)` scales every width (stem, stages, last conv) by C / 64 and rounds
 to an even number >= 2 (the stride-1 channel split needs even widths); C = 64 is SPOS. NetSize.N

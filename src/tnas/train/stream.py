@@ -30,7 +30,7 @@ from tnas.data.split import stratified_limit
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo
 from tnas.train.config import TrainRunConfig
-from tnas.train.data import Batch, DataInfo, cutout, derive_seed
+from tnas.train.batch import Batch, DataInfo, cutout, derive_seed
 
 _log = logging.getLogger(__name__)
 

@@ -1,11 +1,12 @@
-"""Sampling under hard cost limits (FLOPs / parameters) by rejection, for any space.
+"""Sampling under hard cost limits (FLOPs / parameters) by rejection, for any space or sampler.
 
 SPOS (Guo et al. 2020, section 3.3) trains its supernet and runs its evolution only on
 architectures within the FLOPs budget, drawing uniform samples and rejecting those over it.
-`sample_within_budget` does this for any source of architectures: a `SearchSpace` (uniform) or
-any object with `sample(n, generator=...)` (the `Sampler` protocol, e.g. the TNAS sampler), and
-any cost function `cost(arch long [D]) -> (params, FLOPs)` (e.g. a family's cost at its final size,
-`functools.partial(shufflenet_cost, space, size=size)` wrapped to take the arch).
+`sample_within_budget` does this (with `tnas.sampler.rejection.rejection_sample`) for any source
+of architectures: a `SearchSpace` (uniform) or any object with `sample(n, generator=...)` (the
+`Sampler` protocol, e.g. the TNAS sampler), and any cost function `cost(arch long [D]) -> (params,
+FLOPs)` (e.g. a family's cost at its final size, `functools.partial(shufflenet_cost, space,
+size=size)` wrapped to take the arch).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from tnas.errors import TnasError
 from tnas.sampler.base import Sampler
+from tnas.sampler.rejection import rejection_sample
 from tnas.space.base import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class BudgetStats:
     """What one `sample_within_budget` call cost.
 
     Attributes:
-        drawn: architectures drawn from the source (the last round may draw a few never costed).
+        drawn: architectures drawn (and costed) from the source.
         accepted: architectures returned (= n on success).
         rejection_rate: share of drawn architectures over a limit (0..1).
         seconds: wall time of the call (drawing + costing).
@@ -81,30 +83,25 @@ def sample_within_budget(
         raise TnasError(f"sample_within_budget needs n >= 1 and max_draws >= 1; got n={n}, max_draws={max_draws}.")
     if min_cost is not None and not within(min_cost, max_params, max_flops):
         raise TnasError(_impossible(max_params, max_flops, min_cost, "in the whole space"))
-    draw = source.sample_uniform if isinstance(source, SearchSpace) else source.sample
-    batch = batch or max(n, 64)
-    start, drawn, costed, kept = time.perf_counter(), 0, 0, []
-    min_p = min_f = None
-    while len(kept) < n and drawn < max_draws:
-        archs = draw(min(batch, max_draws - drawn), generator=generator)
-        drawn += archs.shape[0]
-        for arch in archs:
-            p, f = cost(arch)
-            costed += 1
-            min_p, min_f = p if min_p is None else min(min_p, p), f if min_f is None else min(min_f, f)
-            if within((p, f), max_params, max_flops):
-                kept.append(arch)
-                if len(kept) == n:
-                    break
-    seconds = time.perf_counter() - start
+    sample = source.sample_uniform if isinstance(source, SearchSpace) else source.sample
+    start, lowest = time.perf_counter(), [None, None]  # the cheapest params, FLOPs seen
+
+    def ok(archs: Tensor) -> Tensor:
+        costs = [cost(arch) for arch in archs]
+        for p, f in costs:
+            lowest[:] = [p if lowest[0] is None else min(lowest[0], p), f if lowest[1] is None else min(lowest[1], f)]
+        return torch.tensor([within(c, max_params, max_flops) for c in costs], dtype=torch.bool)
+
+    got = rejection_sample(lambda k: sample(k, generator=generator), n, batch=batch or max(n, 64), constraint=ok,
+                           max_idle=None, max_draws=max_draws)
+    seconds, (min_p, min_f), kept = time.perf_counter() - start, lowest, got.archs.shape[0]
     if not kept:
-        raise TnasError(_impossible(max_params, max_flops, (min_p or 0, min_f or 0), f"among {drawn} draws"))
-    if len(kept) < n:
-        logger.warning("only %d of %d architectures within the limits after %d draws", len(kept), n, drawn)
-    # the rate counts the costed draws: the last round stops at the n-th acceptance
-    stats = BudgetStats(drawn, len(kept), 1.0 - len(kept) / costed, seconds, seconds / len(kept),
+        raise TnasError(_impossible(max_params, max_flops, (min_p or 0, min_f or 0), f"among {got.drawn} draws"))
+    if kept < n:
+        logger.warning("only %d of %d architectures within the limits after %d draws", kept, n, got.drawn)
+    stats = BudgetStats(got.drawn, kept, 1.0 - got.passed / got.drawn, seconds, seconds / kept,
                         int(min_f or 0), int(min_p or 0))
-    return torch.stack(kept), stats
+    return got.archs, stats
 
 
 def _impossible(max_params: float | None, max_flops: float | None, cheapest: tuple[int, int], where: str) -> str:

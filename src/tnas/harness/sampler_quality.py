@@ -13,7 +13,7 @@ worker processes run them):
 * `dist`: paper figure 2: test accuracy of the VAE training data (top-K by valid of a uniform
   pool), K uniform archs, and K novel samples of a VAE trained on that top-K.
 
-`tnas.evaluate.sampler_report` turns the results into Markdown and PNGs.
+`tnas.harness.sampler_report` turns the results into Markdown and PNGs.
 """
 from __future__ import annotations
 

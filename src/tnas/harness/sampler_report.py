@@ -1,4 +1,4 @@
-"""Markdown tables and PNG figures for the sampler-quality benchmark (`tnas.evaluate.sampler_quality`).
+"""Markdown tables and PNG figures for the sampler-quality benchmark (`tnas.harness.sampler_quality`).
 
 All accuracies are NB201 ground-truth accuracies in %, mean +- std over seeds (sample std).
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from tnas.evaluate.sampler_quality import BenchSettings, Task
+from tnas.harness.sampler_quality import BenchSettings, Task
 
 TARGETS = {"cifar10": 94.20, "cifar100": 73.00, "ImageNet16-120": 46.10}  # issue 2, N = 100
 # Test acc at N = 100 quoted in issue 2 (NB201-paper-level baselines, valid-driven search).

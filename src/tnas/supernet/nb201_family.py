@@ -1,7 +1,6 @@
-"""The built-in families (`tnas.supernet.registry`): one `register_family` per search space.
+"""Registers the NB201 family (`tnas.supernet.registry`): supernet, stand-alone network, cost.
 
-Importing this module registers them; `get_family` does so on first use. Helpers that add a
-space register its family here, beside the space's own module.
+NB201's stand-alone network (and its table's costs) is C=16, N=5 on 32x32 images.
 """
 from __future__ import annotations
 
@@ -14,13 +13,13 @@ from tnas.space import SearchSpace
 from tnas.supernet.registry import Family, NetSize, register_family
 
 
-def _nb201_supernet(space: SearchSpace, size: NetSize) -> nn.Module:
+def _supernet(space: SearchSpace, size: NetSize) -> nn.Module:
     from tnas.supernet.nb201 import NB201Supernet
 
     return NB201Supernet(space, C=size.C, N=size.N, num_classes=size.num_classes, in_channels=size.in_channels)
 
 
-def _nb201_network(space: SearchSpace, arch: Tensor, size: NetSize, options: dict[str, Any]) -> nn.Module:
+def _network(space: SearchSpace, arch: Tensor, size: NetSize, options: dict[str, Any]) -> nn.Module:
     from tnas.supernet.nb201 import NB201Network
 
     extra = sorted(k for k, v in options.items() if v)  # NB201 networks have no aux head / drop path
@@ -30,15 +29,11 @@ def _nb201_network(space: SearchSpace, arch: Tensor, size: NetSize, options: dic
     return NB201Network(arch, size.C, size.N, size.num_classes, size.in_channels, space=space)
 
 
-def _nb201_cost(space: SearchSpace, arch: Tensor, size: NetSize) -> tuple[int, int]:
-    from tnas.evaluate.cost import count_flops, count_params
+def _cost(space: SearchSpace, arch: Tensor, size: NetSize) -> tuple[int, int]:
+    from tnas.supernet.nb201_cost import count_flops, count_params
 
     kw = dict(C=size.C, N=size.N, num_classes=size.num_classes, in_channels=size.in_channels, space=space)
     return count_params(arch, **kw), count_flops(arch, input_size=size.image_size, **kw)
 
 
-# NB201's stand-alone network (and its table's costs): C=16, N=5 on 32x32 images
-register_family("nb201", Family(_nb201_supernet, _nb201_network, _nb201_cost, {"C": 16, "N": 5, "image_size": 32}))
-
-# the DARTS cell space and the ShuffleNet SPOS space register themselves in their own modules
-from tnas.supernet import darts_family as _darts, shufflenet_family as _shufflenet  # noqa: E402,F401
+NB201_FAMILY = register_family("nb201", Family(_supernet, _network, _cost, {"C": 16, "N": 5, "image_size": 32}))

@@ -1,10 +1,8 @@
 """Parameter and FLOP counts of NB201 networks, as the NAS-Bench-201 table reports them.
 
-Conventions (they reproduce the table's CIFAR-10 columns `c10_params_M` / `c10_flops_M` exactly,
-see tests/unit/test_supernet.py): parameters are all trainable tensors of the stand-alone network
-with affine BN (BN weights and biases included); FLOPs are multiply-accumulates of convolutions and
-the linear layer (plus its bias adds), nothing for BN, ReLU, pooling or additions. Every chosen op
-counts, also one whose signal is dead (e.g. a conv reading a node whose inputs are all 'none'):
+Conventions: `tnas.supernet.cost` (they reproduce the table's CIFAR-10 columns `c10_params_M` /
+`c10_flops_M` exactly, see tests/unit/test_supernet.py), on the stand-alone network with affine
+BN. Every chosen op counts, also one whose signal is dead (e.g. a conv reading a node whose inputs are all 'none'):
 NB201 instantiates and runs it, so its cost is in the table.
 """
 from __future__ import annotations
@@ -17,6 +15,7 @@ from torch import Tensor, nn
 from tnas.errors import TnasError
 from tnas.ops import BNConfig, build_op
 from tnas.space import SearchSpace, get_space
+from tnas.supernet.cost import module_cost
 from tnas.supernet.nb201 import NB201Network
 
 
@@ -34,17 +33,14 @@ def _skeleton(
     """(params, MACs) of everything but the cell ops: stem, reductions, head."""
     net = _network(torch.zeros(space.num_decisions, dtype=torch.long), C, N, num_classes, in_channels, space)
     params = sum(p.numel() for p in net.parameters())
-    macs = _conv_macs(net.stem, H, W)
+    macs, c = module_cost(net.stem, (in_channels, H, W))[1], C
     for block, is_cell in zip(net.cells, net.is_cell_block):
         if is_cell:
             params -= sum(p.numel() for p in block.parameters())
-        else:
-            H, W = H // 2, W // 2
-            # conv_a (stride 2), conv_b and the 1x1 shortcut conv (after a 2x2 pool) all output
-            # at the block's output resolution.
-            macs += _conv_macs(block, H, W)
-    fc = net.classifier
-    return params, macs + fc.in_features * fc.out_features + (fc.out_features if fc.bias is not None else 0)
+        else:  # a residual reduction block: C -> 2C channels, H -> H / 2
+            macs += module_cost(block, (c, H, W))[1]
+            c, H, W = 2 * c, H // 2, W // 2
+    return params, macs + module_cost(net.classifier, (net.classifier.in_features,))[1]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -52,7 +48,7 @@ def _op_cost(name: str, c: int, H: int, W: int) -> tuple[int, int]:
     """(params, MACs) of one cell op with c channels at H x W (stride 1, 'same' padding)."""
     with torch.device("meta"):
         op = build_op(name, c, c, 1, BNConfig())
-    return sum(p.numel() for p in op.parameters()), _conv_macs(op, H, W)
+    return module_cost(op, (c, H, W))
 
 
 def _costs(arch: Tensor, C: int, N: int, num_classes: int, in_channels: int, H: int, W: int,
@@ -112,14 +108,3 @@ def count_flops(
             "must be positive multiples of 4 (e.g. 8 for digits, 32 for CIFAR, 16 for ImageNet16)."
         )
     return _costs(arch, C, N, num_classes, in_channels, H, W, space)[1]
-
-
-def _conv_macs(module: nn.Module, H: int, W: int) -> int:
-    """MACs of every Conv2d below `module`, each producing an H x W output."""
-    macs = 0
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            macs += H * W * m.out_channels * (m.in_channels // m.groups) * kh * kw
-            macs += H * W * m.out_channels if m.bias is not None else 0
-    return macs

@@ -1,0 +1,53 @@
+"""Scoring architectures with a trained supernet: the search stage's fitness.
+
+An architecture's score is the supernet's accuracy (%) on fixed validation batches after its BN
+statistics are recalibrated (`tnas.evaluate.bn`) on fixed training batches: the supernet shares
+BN across paths, so its running stats fit no single path until recalibrated (as SPOS does).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from tnas.evaluate.bn import recalibrate_bn
+from tnas.space.base import SearchSpace
+
+
+class SupernetEvaluator:
+    """Fitness for the search stage: supernet accuracy (%) of each arch on fixed validation
+    batches after BN recalibration on fixed training batches.
+
+    Deterministic for given weights, and memoised (`memo`: key -> score) so a resumed search
+    replays the generations already evaluated instantly and reaches the same result.
+    """
+
+    def __init__(self, supernet: nn.Module, space: SearchSpace, calib: list[Tensor],
+                 valid: list[tuple[Tensor, Tensor]], memo: dict[int, float] | None = None,
+                 on_eval: Callable[[Tensor, float], None] | None = None) -> None:
+        self.supernet, self.space, self.calib, self.valid = supernet, space, calib, valid
+        self.memo: dict[int, float] = {} if memo is None else memo
+        self.on_eval = on_eval
+
+    def __call__(self, archs: Tensor) -> Tensor:
+        """long [N, D] -> accuracy float [N] (%)."""
+        out = []
+        for arch in archs.reshape(-1, self.space.num_decisions):
+            key = self.space.key(arch)
+            if key not in self.memo:
+                self.memo[key] = self.accuracy(arch)
+                if self.on_eval is not None:
+                    self.on_eval(arch, self.memo[key])
+            out.append(self.memo[key])
+        return torch.tensor(out, dtype=torch.float64)
+
+    @torch.no_grad()
+    def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
+        recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
+        self.supernet.eval()
+        correct = total = 0
+        for x, y in batches if batches is not None else self.valid:
+            correct += (self.supernet(x, arch).argmax(1) == y).sum().item()
+            total += y.numel()
+        return 100.0 * correct / max(total, 1)

@@ -1,0 +1,117 @@
+"""The import rule of docs/architecture.md, read from the source with `ast`.
+
+Layers, bottom up (a package may import only packages on lower layers; packages on one layer are
+independent of each other):
+
+    tnas (errors, registry, paths) -> ops, data -> space -> supernet, sampler -> strategy
+    -> evaluate, bench -> run, train, harness, cli (the run skeleton: being unified, issue 11 item 1)
+
+Imports inside functions count (a lazy import is still a dependency). Besides the layer rule, no
+two modules outside `tnas.run` may import each other in a loop.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+LAYERS = {"tnas": 0, "ops": 1, "data": 1, "space": 2, "supernet": 3, "sampler": 3, "strategy": 4,
+          "evaluate": 5, "bench": 5}
+TOP = {"run", "train", "harness", "cli", "__init__", "__main__"}  # checked once the run skeleton lands
+UNFINISHED_CYCLES = ("tnas.run.",)  # the five run drivers import each other (issue 11 item 1)
+
+
+def modules(src: Path = SRC) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the tnas package under `src`."""
+    out = {}
+    for path in sorted((src / "tnas").rglob("*.py")):
+        parts = path.relative_to(src).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the tnas modules it imports (anywhere in the file)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.split(".")[0] == "tnas")
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "tnas":
+                for a in node.names:  # `from tnas.pkg import module` imports the module itself
+                    sub = f"{node.module}.{a.name}"
+                    found.add(sub if sub in mods else node.module)
+        graph[name] = {m for m in found if m in mods and m != name}
+    return graph
+
+
+def package(module: str) -> str:
+    """'tnas.supernet.nb201' -> 'supernet'; root modules ('tnas.errors') -> 'tnas'; the face -> '__init__'."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    if len(parts) == 2 and (SRC / "tnas" / f"{parts[1]}.py").exists():  # a module, not a package
+        return "__main__" if parts[1] == "__main__" else "tnas"
+    return parts[1]
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that break the layer rule: 'a -> b (layer x -> layer y)'."""
+    bad = []
+    for a, targets in graph.items():
+        pa = package(a)
+        for b in sorted(targets):
+            pb = package(b)
+            if pa == pb or pa in TOP:  # run-level packages may import any layer (for now: each other too)
+                continue
+            if pb in TOP or LAYERS[pb] >= LAYERS[pa]:
+                bad.append(f"{a} -> {b} ({pa} -> {pb})")
+    return bad
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of modules (size > 1) outside the unfinished run drivers."""
+    graph = {a: {b for b in bs if not b.startswith(UNFINISHED_CYCLES)}
+             for a, bs in graph.items() if not a.startswith(UNFINISHED_CYCLES)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_every_package_has_a_layer() -> None:
+    assert {package(m) for m in modules()} <= set(LAYERS) | TOP
+
+
+def test_no_import_runs_up_a_layer() -> None:
+    assert upward(imports(modules())) == []
+
+
+def test_no_import_cycles_outside_the_run_drivers() -> None:
+    assert cycles(imports(modules())) == []
