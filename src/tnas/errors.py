@@ -27,18 +27,19 @@ def unknown(kind: str, value: object, options: Iterable[str], fix: str = "") -> 
     return TnasError(msg + (f" {fix}" if fix else ""))
 
 
-def write_error(path: object, e: BaseException) -> TnasError:
+RUN_WRITE_FIX = ("or choose another output folder (out=DIR); an interrupted run resumes from its last complete "
+                 "checkpoint with --resume.")
+
+
+def write_error(path: object, e: BaseException, fix: str = "or choose another output folder.") -> TnasError:
     """The error for a failed write of `path`: a full disk, a read-only folder, a file where a
     folder should be. `e` is the OSError (or torch's RuntimeError for a full disk)."""
     if isinstance(e, OSError):
         reason = e.strerror or str(e)
     else:  # torch.save's zip writer: "unexpected pos N vs M" when a write came up short
         reason = "the write stopped short, the disk is probably full"
-    return TnasError(
-        f"Could not write '{path}' ({reason}). Check that the disk has free space (df -h), that the folder "
-        "exists, is a folder and is writable, or choose another output folder (out=DIR); an interrupted run "
-        "resumes from its last complete checkpoint with --resume."
-    )
+    return TnasError(f"Could not write '{path}' ({reason}). Check that the disk has free space (df -h) and that the "
+                     f"folder exists, is a folder and is writable, {fix}")
 
 
 def os_error(e: OSError) -> TnasError:

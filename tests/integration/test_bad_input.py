@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ class Case:
     argv: list[str]
     words: tuple[str, ...] = ()  # must all appear in the error message (the bad value, the key, ...)
     rc: int = 2
-    prepare: str | None = None  # name of a World method that makes this case's files; it returns the argv map
+    prepare: str | None = None  # a Prepare method that edits this case's copy of {run} / {train_run}
 
 
 @dataclass
@@ -113,6 +112,8 @@ CONFIG = [  # a value outside its range, the wrong type, an unknown name: reject
     ("no_children", ["search.mutations=0", "search.crossovers=0"], ("search.mutations", "crossovers")),
     ("eval_batch_size_0", ["search.eval_batch_size=0"], ("0", "search.eval_batch_size")),
     ("bn_batches_0", ["search.bn_batches=0"], ("0", "search.bn_batches")),
+    ("bn_batches_huge", ["search.bn_batches=100000"], ("100000", "search.bn_batches")),
+    ("budget_huge_darts", ["space=darts", "search.budget=100000000"], ("100000000", "search.budget")),
     ("max_params_negative", ["search.max_params_M=-1"], ("-1", "search.max_params_M")),
     ("max_flops_nan", ["search.max_flops_M=nan"], ("nan", "search.max_flops_M")),
     ("limits_unmeetable", ["search.max_params_M=0.0001"], ("search.max_params_M",)),
@@ -179,7 +180,13 @@ CASES += [
     Case("download_root_is_file", ["data", "download", "cifar10", "--root", "{file}/sub", "--url", "file:///nope"],
          ("afile.txt",)),
     Case("data_info_unknown", ["data", "info", "mnist"], ("mnist",)),
+    Case("bench_out_unwritable", ["bench", "sampler", "--quick", "--out", "/proc/no-such-dir/x"],
+         ("/proc/no-such-dir/x",)),
     Case("data_info_limit_0", ["data", "info", "digits", "--limit", "0"], ("0",)),
+    Case("data_info_split_seed_negative", ["data", "info", "digits", "--split-seed", "-1"], ("-1", "split_seed")),
+    Case("out_under_proc", [*S, "out=/proc/no-such-dir/runs"], ("/proc/no-such-dir/runs",)),
+    Case("train_genotype_is_folder", ["train", "{root}/"], ("folder",)),
+    Case("resume_a_file", ["search", "--resume", "{file}"], ("afile.txt", "run directory")),
     # broken data files
     Case("npz_truncated", [*S, "data.name=cifar10", "data.root={npz_truncated}"], ("cifar10_jpeg_q75_train.npz",)),
     Case("npz_empty", [*S, "data.name=cifar10", "data.root={npz_empty}"], ("cifar10_jpeg_q75_train.npz",)),

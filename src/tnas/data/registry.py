@@ -74,6 +74,8 @@ def load_dataset(
             differ; None keeps the native size.
     """
     loader = DATASETS.get(name)
+    if not isinstance(split_seed, int) or not 0 <= split_seed <= 2**32 - 1:
+        raise TnasError(f"split_seed must be an integer in 0..{2**32 - 1}, got {split_seed}.")
     if limit is not None and limit < 1:
         raise TnasError(f"limit must be a positive number of images per split or None, got {limit}.")
     if not 0.0 < valid_fraction < 1.0:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from tnas.errors import TnasError, write_error
+from tnas.errors import RUN_WRITE_FIX, TnasError, write_error
 
 CKPT_VERSION = 1
 
@@ -29,7 +29,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch's zip writer reports a full disk as RuntimeError
-        raise write_error(path, e) from None
+        raise write_error(path, e, RUN_WRITE_FIX) from None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

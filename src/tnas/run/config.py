@@ -69,14 +69,14 @@ class TrainConfig:
 class SearchConfig:
     """The evolutionary search stage (SPOS GA), fitness = supernet valid accuracy after BN recalibration."""
 
-    budget: int = checked(100, ge=1, le=10**9)  # supernet evaluations (at most the space's size)
+    budget: int = checked(100, ge=1, le=1_000_000)  # supernet evaluations (at most the space's size)
     population: int = checked(20, ge=1, le=10**6)
     parents: int = checked(5, ge=1, le=10**6)
     mutations: int = checked(10, ge=0, le=10**6)
     crossovers: int = checked(10, ge=0, le=10**6)
     mutate_prob: float = checked(0.1, ge=0, le=1)
-    bn_batches: int = checked(4, ge=1, le=10**5)  # batches of training data to recalibrate BN per candidate
-    eval_batches: int = checked(2, ge=1, le=10**5)  # validation batches per candidate
+    bn_batches: int = checked(4, ge=1, le=1000)  # batches of training data to recalibrate BN per candidate
+    eval_batches: int = checked(2, ge=1, le=10_000)  # validation batches per candidate
     eval_batch_size: int = checked(256, ge=1, le=1_000_000)
     max_params_M: float | None = checked(None, gt=0, le=1e9)  # hard constraint (the paper's dagger variant)
     max_flops_M: float | None = checked(None, gt=0, le=1e12)  # multiply-accumulates, millions (the papers' "FLOPs")

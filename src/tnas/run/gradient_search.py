@@ -26,6 +26,7 @@ from tnas.errors import TnasError
 from tnas.run.checkpoint import save_checkpoint
 from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.overrides import flatten, to_dict
+from tnas.run.preflight import built
 from tnas.run.resume import open_run
 from tnas.run.rundir import RunDir, environment
 from tnas.run.search import Interrupted, Parts, epoch_stream, _shared_path, _sigint, _StopFlag, build
@@ -87,7 +88,8 @@ def build_gradient(cfg: RunConfig) -> GradientRun:
         raise TnasError(f"strategy={cfg.strategy} runs in one process; start it without torchrun.")
     space, g = parts.supernet.space, cfg.gradient
     if cfg.strategy == "tnas-g":
-        sampler = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=parts.device)
+        sampler = built(lambda: TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=parts.device),
+                        "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
         opt = decoder_optimizer(sampler, g.tnas_g)
         parts.sampler = sampler
     else:

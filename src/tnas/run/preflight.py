@@ -9,14 +9,17 @@ real image size and per-step batch, so a too-small image or an impossible width 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from tnas.checks import bad_value
 from tnas.errors import TnasError
+
+T = TypeVar("T")
 
 
 def check_batch(key: str, batch_size: int, split: Any, drop_last: bool = True) -> None:
@@ -26,7 +29,7 @@ def check_batch(key: str, batch_size: int, split: Any, drop_last: bool = True) -
                                          "(an epoch would hold no full batch)")
 
 
-def built(make: Callable[[], nn.Module], what: str, fix: str) -> nn.Module:
+def built(make: Callable[[], T], what: str, fix: str) -> T:
     """`make()`, with an out-of-memory or shape failure turned into a TnasError naming the fix."""
     try:
         return make()
@@ -52,6 +55,25 @@ def probe_forward(model: nn.Module, forward: Callable[[torch.Tensor], Any], shap
     finally:
         model.load_state_dict(saved)
         model.train(mode)
+
+
+def check_eval_memory(s: Any, train: Any, valid: Any, device: torch.device) -> None:
+    """The search stage holds `s.bn_batches` calibration batches and up to `s.eval_batches`
+    validation batches (float32) in memory at once: they must fit in half of it."""
+    per_image = 4 * int(torch.tensor(train.shape).prod())
+    images = s.bn_batches * min(s.eval_batch_size, len(train)) + min(s.eval_batches * s.eval_batch_size, len(valid))
+    need, have = images * per_image, _memory_bytes(device)
+    if need > have / 2:
+        raise TnasError(
+            f"search.bn_batches={s.bn_batches}, search.eval_batches={s.eval_batches} and search.eval_batch_size="
+            f"{s.eval_batch_size} hold {images} images ({need / 2**30:.1f} GiB) for evaluating candidates, more than "
+            f"half of the {have / 2**30:.1f} GiB on {device}. Lower search.bn_batches or search.eval_batch_size.")
+
+
+def _memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def _first_line(e: BaseException) -> str:

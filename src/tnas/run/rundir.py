@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from tnas import __version__
-from tnas.errors import write_error
+from tnas.errors import RUN_WRITE_FIX, write_error
 
 _log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def writing(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        raise write_error(path, e) from None
+        raise write_error(path, e, RUN_WRITE_FIX) from None
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -91,8 +91,8 @@ def claim_run_dir(root: str | Path, name: str) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise write_error(path, e) from None
-    raise write_error(root / name, FileExistsError(f"{name} and 100000 suffixed names exist"))
+            raise write_error(path, e, RUN_WRITE_FIX) from None
+    raise write_error(root / name, FileExistsError(f"{name} and 100000 suffixed names exist"), RUN_WRITE_FIX)
 
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:

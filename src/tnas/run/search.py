@@ -29,7 +29,7 @@ from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, config_from_dict, va
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.dist import DistInfo, allreduce_grads, device_for, init_distributed
 from tnas.run.overrides import to_dict
-from tnas.run.preflight import built, check_batch, probe_forward
+from tnas.run.preflight import built, check_batch, check_eval_memory, probe_forward
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.sampler.tnas import TNASSampler
@@ -126,8 +126,10 @@ def build(cfg: RunConfig) -> Parts:
     piece = cfg.train.batch_size // (info.world * cfg.train.micro_batches)
     probe_forward(supernet, lambda x: supernet(x, arch0), (min(piece, 2), size.in_channels, size.image_size,
                   size.image_size), device, f"{cfg.space} supernet", fix)
+    check_eval_memory(cfg.search, train, data.valid, device)
     if cfg.strategy == "tnas-os":
-        sampler: Any = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device)
+        sampler: Any = built(lambda: TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device),
+                             "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
     else:
         sampler = UniformSampler(space)
     t = cfg.train

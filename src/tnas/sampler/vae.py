@@ -34,11 +34,11 @@ class VAEConfig:
     retrains after every batch of evaluations, so CPU speed matters more than capacity.
     """
 
-    d_model: int = checked(32, ge=1, le=4096)  # E: token / hidden width
-    nhead: int = checked(2, ge=1, le=256)
-    num_layers: int = checked(1, ge=1, le=64)  # transformer blocks in the encoder and, separately, in the decoder
-    dim_feedforward: int = checked(64, ge=1, le=65536)
-    latent_dim: int = checked(8, ge=1, le=4096)  # L
+    d_model: int = checked(32, ge=1, le=1024)  # E: token / hidden width
+    nhead: int = checked(2, ge=1, le=64)
+    num_layers: int = checked(1, ge=1, le=24)  # transformer blocks in the encoder and, separately, in the decoder
+    dim_feedforward: int = checked(64, ge=1, le=8192)
+    latent_dim: int = checked(8, ge=1, le=1024)  # L
     dropout: float = checked(0.0, ge=0, lt=1)  # 0: the top-K set is tiny and we *want* it memorised (docs/sampler.md)
     beta: float = checked(0.5, ge=0, le=1000)  # weight of the KL term (eq. 2: beta = 1; 0.1-1 search equally well)
     lr: float = checked(3e-3, gt=0, le=10)  # Adam learning rate
