@@ -22,9 +22,10 @@ from tnas.errors import TnasError
 T = TypeVar("T")
 
 
-def check_batch(key: str, batch_size: int, split: Any, drop_last: bool = True) -> None:
-    """`batch_size` images per step must fit in `split` (an ImageSet) when batches drop the rest."""
-    if drop_last and batch_size > len(split):
+def check_batch(key: str, batch_size: int, split: Any) -> None:
+    """`batch_size` images per step must fit in `split` (an ImageSet): training drops the last
+    incomplete batch, so a larger batch would leave an epoch empty."""
+    if batch_size > len(split):
         raise bad_value(key, batch_size, f"at most {len(split)}, the number of images in split '{split.name}' "
                                          "(an epoch would hold no full batch)")
 

@@ -8,6 +8,7 @@ and operators, and the report's Kendall tau), so a mistake there does not cost t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +82,7 @@ def resume_overrides(cfg: Any, overrides: Mapping[str, str] | None, run: Path, t
     cfg = check(apply_overrides(cfg, overrides, parse=True))
     meta = tree.get("_meta") if isinstance(tree.get("_meta"), dict) else {}
     history = list(meta.get("resume_overrides", [])) + [dict(overrides)]
-    RunDir(run).write_config(to_dict(cfg), {**meta, "tnas_version": __version__, "resume_overrides": history})
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
+    RunDir(run, enabled=main_rank).write_config(to_dict(cfg), {**meta, "tnas_version": __version__, "resume_overrides": history})
     _log.info("resuming %s with %s", run, ", ".join(f"{k}={v}" for k, v in overrides.items()))
     return cfg
