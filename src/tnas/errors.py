@@ -25,3 +25,27 @@ def unknown(kind: str, value: object, options: Iterable[str], fix: str = "") -> 
     opts = sorted(str(o) for o in options)
     msg = f"Unknown {kind} '{value}'. Expected one of: {', '.join(opts)}.{suggest(str(value), opts)}"
     return TnasError(msg + (f" {fix}" if fix else ""))
+
+
+RUN_WRITE_FIX = ("or choose another output folder (out=DIR); an interrupted run resumes from its last complete "
+                 "checkpoint with --resume.")
+
+
+def write_error(path: object, e: BaseException, fix: str = "or choose another output folder.") -> TnasError:
+    """The error for a failed write of `path`: a full disk, a read-only folder, a file where a
+    folder should be. `e` is the OSError (or torch's RuntimeError for a full disk)."""
+    if isinstance(e, OSError):
+        reason = e.strerror or str(e)
+    else:  # torch.save's zip writer: "unexpected pos N vs M" when a write came up short
+        reason = "the write stopped short, the disk is probably full"
+    return TnasError(f"Could not write '{path}' ({reason}). Check that the disk has free space (df -h) and that the "
+                     f"folder exists, is a folder and is writable, {fix}")
+
+
+def os_error(e: OSError) -> TnasError:
+    """The CLI's last-resort message for a failed read or write that no caller named itself."""
+    where = f"'{e.filename}'" if e.filename else "a file"
+    return TnasError(
+        f"Could not access {where} ({e.strerror or e}). Check that the path exists and is of the right kind (file "
+        "or folder), that you may read and write it and that the disk has free space (df -h), or choose another path."
+    )

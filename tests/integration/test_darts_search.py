@@ -37,6 +37,7 @@ def test_shufflenet_space_constrained_search_end_to_end(tmp_path: Path, cifar10_
     sets = ["space=shufflenet", "data.name=cifar10", f"data.root={cifar10_subset}", "data.limit=256",
             "supernet.C=8", "train.epochs=2", "train.batch_size=32", "train.steps_per_epoch=4",
             "search.max_flops_M=300", "search.eval_batch_size=128", "search.bn_batches=1", "search.eval_batches=1",
+            "sampler.min_observations=5",  # 8 scored steps: enough for the VAE to train once
             *ONE_SHOT, f"out={tmp_path}"]
     result, _ = run_search(resolve_config(None, dict(a.split("=", 1) for a in sets)), progress_bar=False)
     arch = get_space("shufflenet").from_genotype(result["genotype"])

@@ -32,8 +32,8 @@ def test_two_process_gloo_matches_one_process(tmp_path: Path) -> None:
     two = _run(torchrun, tmp_path / "ddp")
     # one process, the global batch in 2 gradient-accumulation pieces = what the 2 ranks computed
     one = _run([sys.executable, "-m", "tnas"], tmp_path / "one", ["train.micro_batches=2"])
-    a = torch.load(two / "ckpt" / "last.pt", weights_only=False)["supernet"]
-    b = torch.load(one / "ckpt" / "last.pt", weights_only=False)["supernet"]
+    a = torch.load(two / "ckpt" / "last.pt", weights_only=True)["supernet"]
+    b = torch.load(one / "ckpt" / "last.pt", weights_only=True)["supernet"]
     # parameters only: BN running stats are per-rank (rank 0 sees its half of each batch) and
     # are recalibrated before any architecture is scored
     for k in a:

@@ -94,7 +94,7 @@ def test_state_dict_round_trip_gives_identical_samples_and_step(table):
     torch.save(s.state_dict(), buf)
     buf.seek(0)
     r = TNASSampler(NB201, TNASConfig(top_k=30, train_steps=60, weighting="none"), seed=999)  # other seed: state must win
-    r.load_state_dict(torch.load(buf, weights_only=False))
+    r.load_state_dict(torch.load(buf, weights_only=True))
     assert r.state_dict()["version"] == 1 and r.eps == s.eps
     assert torch.equal(s.sample(300, generator=gen(10)), r.sample(300, generator=gen(10)))
     m1, m2 = s.step(), r.step()

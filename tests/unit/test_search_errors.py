@@ -56,7 +56,7 @@ def test_unknown_space_and_gradient_constraint(tmp_path: Path, capsys: pytest.Ca
     err = _err(capsys, ["search", "space=dart", f"out={tmp_path}"])
     assert "'dart'" in err and "darts" in err
     err = _err(capsys, ["search", "strategy=gdas", "search.max_params_M=1", f"out={tmp_path}"])
-    assert "cannot enforce" in err
+    assert "cannot filter" in err
 
 
 @pytest.mark.parametrize("genotype,space,needle", [

@@ -21,17 +21,25 @@ compares the rows with the real table. A conversion of the real multi-GB files h
 
 A source with results for fewer than 15,625 architectures gives a partial table (a warning says
 so); `load_nb201` rejects it unless called with `strict=False`.
+
+Safety: both formats are pickles, which can run code when loaded. They are read with a loader
+that accepts plain data only (`tnas.data.formats.PlainUnpickler`, `torch.load(weights_only=True)`);
+a file holding anything else is refused unless the caller passes `allow_unsafe_pickle=True`
+(`tnas table convert --unsafe-pickle`), which loads it with Python's full unpickler.
 """
 from __future__ import annotations
 
+import bz2
 import csv
 import logging
 import math
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tnas.bench.protocol import COST_COLUMNS, NUM_ARCHS, OP_COLUMNS, TABLE_FILE
+from tnas.data.formats import PlainUnpickler
 from tnas.errors import TnasError
 from tnas.space import get_space
 
@@ -61,7 +69,8 @@ def _nats() -> Any:
     return nats_bench
 
 
-def convert_nats(source: str | Path, out_dir: str | Path, hp: str = "200") -> Path:
+def convert_nats(source: str | Path, out_dir: str | Path, hp: str = "200", *,
+                 allow_unsafe_pickle: bool = False) -> Path:
     """Write `out_dir/nb201_all.csv` from official NATS-Bench topology / NAS-Bench-201 v1.1 files.
 
     Args:
@@ -69,6 +78,8 @@ def convert_nats(source: str | Path, out_dir: str | Path, hp: str = "200") -> Pa
             `NAS-Bench-201-v1_1-*.pth` file.
         out_dir: folder to write into (created if needed).
         hp: training schedule, '200' (the protocol of `tnas.bench`) or '12'.
+        allow_unsafe_pickle: load files that hold more than plain data with the full unpickler,
+            which runs whatever code the file contains: only for files from a trusted source.
     Returns:
         The path of the written table.
     """
@@ -78,7 +89,7 @@ def convert_nats(source: str | Path, out_dir: str | Path, hp: str = "200") -> Pa
     if not source.exists():
         raise TnasError(f"'{source}' does not exist. Give the NATS-Bench topology folder (NATS-tss-v1_0-3ffb9-simple), "
                         "NATS-tss-v1_0-3ffb9.pickle.pbz2 or NAS-Bench-201-v1_1-096897.pth.")
-    meta_archs, entries = _open_source(source, hp)
+    meta_archs, entries = _open_source(source, hp, allow_unsafe_pickle)
     space = get_space("nb201")
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
@@ -95,7 +106,7 @@ def convert_nats(source: str | Path, out_dir: str | Path, hp: str = "200") -> Pa
     return out
 
 
-def _open_source(source: Path, hp: str) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+def _open_source(source: Path, hp: str, unsafe: bool) -> tuple[list[str], Iterator[tuple[int, dict]]]:
     """(meta_archs, iterator of (index, ArchResults state dict for `hp`)) for any supported source."""
     nb = _nats()
     if source.is_dir():
@@ -103,19 +114,22 @@ def _open_source(source: Path, hp: str) -> tuple[list[str], Iterator[tuple[int, 
         if not meta_file.is_file():
             raise TnasError(f"'{source}' has no {meta_file.name}; expected a NATS-Bench topology folder "
                             "such as NATS-tss-v1_0-3ffb9-simple.")
-        meta_archs = list(nb.pickle_load(str(meta_file))["meta_archs"])
-        return meta_archs, _dir_entries(nb, source, len(meta_archs), hp)
+        meta = _pickle_load(nb, meta_file, unsafe)
+        if not isinstance(meta, dict) or "meta_archs" not in meta:
+            raise TnasError(f"'{meta_file}' holds no meta_archs; expected the meta file of a NATS-Bench topology folder.")
+        meta_archs = list(meta["meta_archs"])
+        return meta_archs, _dir_entries(nb, source, len(meta_archs), hp, unsafe)
     if source.suffix == ".pth":
-        data, key = _torch_load(source), _NB201_HP[hp]
+        data, key = _torch_load(source, unsafe), _NB201_HP[hp]
     else:
-        data, key = nb.pickle_load(str(source)), hp
+        data, key = _pickle_load(nb, source, unsafe), hp
     if not isinstance(data, dict) or not {"meta_archs", "arch2infos"} <= set(data):
         raise TnasError(f"'{source}' is not a NATS-Bench / NAS-Bench-201 benchmark file (no meta_archs/arch2infos).")
     infos = data["arch2infos"]
     return list(data["meta_archs"]), ((int(i), _hp_state(infos[i], key, i, source)) for i in sorted(infos))
 
 
-def _dir_entries(nb: Any, folder: Path, count: int, hp: str) -> Iterator[tuple[int, dict]]:
+def _dir_entries(nb: Any, folder: Path, count: int, hp: str, unsafe: bool) -> Iterator[tuple[int, dict]]:
     ext = nb.api_utils.PICKLE_EXT
     missing = 0
     for index in range(count):
@@ -124,19 +138,49 @@ def _dir_entries(nb: Any, folder: Path, count: int, hp: str) -> Iterator[tuple[i
         if file is None:
             missing += 1
             continue
-        yield index, _hp_state(nb.pickle_load(str(file)), hp, index, file)
+        yield index, _hp_state(_pickle_load(nb, file, unsafe), hp, index, file)
     if missing:
         logger.warning("%s: %d of %d architectures have no file", folder, missing, count)
 
 
-def _torch_load(path: Path) -> Any:
+_UNSAFE_FIX = ("It holds Python objects beyond plain data, and loading those runs code from the file. If the file "
+               "comes from a source you trust (the official NATS-Bench / NAS-Bench-201 download), pass "
+               "--unsafe-pickle (convert_nats(..., allow_unsafe_pickle=True)) to load it with the full unpickler.")
+
+
+def _pickle_load(nb: Any, path: Path, unsafe: bool) -> Any:
+    """A NATS-Bench `.pickle.pbz2` file (bz2-compressed pickle), plain data only unless `unsafe`."""
+    if unsafe:
+        return nb.pickle_load(str(path))
+    try:
+        with bz2.BZ2File(path, "rb") as f:
+            return PlainUnpickler(f).load()
+    except pickle.UnpicklingError as e:
+        if "refusing" in str(e):
+            raise TnasError(f"Refusing to load '{path}' ({e}). {_UNSAFE_FIX}") from None
+        raise TnasError(f"'{path}' is not a readable NATS-Bench pickle ({e}); re-download it.") from None
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise TnasError(f"'{path}' is not a readable NATS-Bench pickle ({type(e).__name__}: {e}); the file is "
+                        "truncated or corrupt, re-download it.") from None
+
+
+def _torch_load(path: Path, unsafe: bool) -> Any:
     import torch
 
     try:  # the official .pth holds only dicts, lists and numbers: the safe loader suffices
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - older files may pickle other objects; it is the user's own file
-        logger.info("weights_only load of %s failed (%s); loading it as a full pickle", path, e)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e):
+            raise TnasError(f"'{path}' is not a readable NAS-Bench-201 file; it is truncated or corrupt, "
+                            "re-download it.") from None
+        if not unsafe:
+            refused = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln), "")
+            raise TnasError(f"Refusing to load '{path}' ({refused}). {_UNSAFE_FIX}") from None
+        logger.warning("loading %s with the full unpickler (--unsafe-pickle)", path)
         return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, OSError, EOFError) as e:
+        raise TnasError(f"'{path}' is not a readable NAS-Bench-201 file ({type(e).__name__}); it is truncated or "
+                        "corrupt, re-download it.") from None
 
 
 def _hp_state(per_hp: Any, key: str, index: object, where: Path) -> dict:

@@ -3,7 +3,7 @@
 Each subcommand lives in its own module in this package and exposes
 `register(subparsers) -> None`, which adds its parser and sets `func=run` (a function taking the
 parsed args and returning an exit code). Bad input raises `TnasError`: printed as one paragraph,
-exit code 2, no traceback.
+exit code 2, no traceback (an OSError nobody turned into a TnasError gets the same treatment).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from tnas import __version__
-from tnas.errors import TnasError
+from tnas.errors import TnasError, os_error
 
 # Subcommand modules, in the order `tnas --help` lists them.
 COMMANDS: tuple[str, ...] = ("search", "train", "query", "table", "bench", "data")
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TnasError as e:
         print(f"tnas: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read or write that failed where no caller named the file itself
+        print(f"tnas: error: {os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tnas: interrupted", file=sys.stderr)

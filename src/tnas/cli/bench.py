@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tnas.errors import TnasError
+from tnas.errors import TnasError, write_error
 
 # --quick: a smoke run (about a minute on 2 cores); explicit options still override it.
 QUICK = {"seeds": 3, "budgets": "10,50,100", "sweep_seeds": 2, "dist_seeds": 1, "eps_incs": "0,0.1,0.5"}
@@ -88,6 +88,17 @@ def settings_from_args(args: argparse.Namespace):
     return s, cmd + (f" --table {args.table}" if args.table else "")
 
 
+def _check_out(out: Path) -> None:
+    """The report folder must be writable before minutes of benchmarking, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".tnas-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise write_error(out, e) from None
+
+
 def run_sampler(args: argparse.Namespace) -> int:
     from tnas.bench import PROTOCOL, load_nb201
     from tnas.harness import sampler_report
@@ -95,6 +106,7 @@ def run_sampler(args: argparse.Namespace) -> int:
 
     settings, command = settings_from_args(args)
     table = load_nb201(settings.table)  # fail fast (and name the fix) before starting workers
+    _check_out(Path(args.out))
     print(f"$ {command}")
     t0 = time.perf_counter()
     results = run_benchmark(settings, workers=args.workers)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tnas.bench import DATASETS, PROTOCOL, canonical_dataset, load_nb201
+from tnas.bench import DATASETS, NUM_ARCHS, PROTOCOL, canonical_dataset, load_nb201
 from tnas.errors import TnasError
 
 
@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     datasets = list(DATASETS) if args.dataset.strip().lower() == "all" else [canonical_dataset(args.dataset)]
+    text = args.arch.strip()
+    if text.lstrip("+-").isdigit() and not 0 <= int(text) < NUM_ARCHS:  # before it meets a 64-bit tensor
+        raise TnasError(f"Architecture index {text} is out of range; expected an integer in 0..{NUM_ARCHS - 1}.")
     table = load_nb201(args.path, strict=False)  # a converted partial table works; a missing cell errors
     arch = table.as_arch(args.arch)
     if not table.complete:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from tnas.cli._intermixed import intermixed
 from tnas.errors import TnasError
 
 
@@ -27,17 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
             "examples:\n  tnas search\n  tnas search nb201-cifar10-cpu-proxy seed=1\n"
             "  tnas search train.epochs=3 sampler.eps_inc=0.2 search.budget=50\n"
             "  tnas search strategy=spos\n  tnas search strategy=gdas train.epochs=20\n  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0\n"
+            "  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0 search.budget=300\n"
             "  tnas search --list-presets\n  tnas search --show-config digits-quick"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("args", nargs="*", metavar="PRESET|key=value",
                    help="an optional preset name or YAML file, then config overrides such as train.epochs=3")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint; overrides may change only the "
+                        "settings read after training (search.budget, population, parents, mutations, crossovers, "
+                        "mutate_prob, eval.*)")
     p.add_argument("--list-presets", action="store_true", help="list the built-in presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+    intermixed(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     preset, overrides = split_preset_args(args.args, "tnas search digits-quick train.epochs=3")
     if args.resume:
-        if preset or overrides:
-            raise TnasError("--resume takes the run directory only; its saved config is used (no preset or overrides).")
+        if preset:
+            raise TnasError(f"--resume takes no preset ('{preset}'): the run's saved config is used; only overrides "
+                            "of the search stage may follow, e.g. `tnas search --resume RUN_DIR search.budget=200`.")
         cfg = None
     else:
         cfg = resolve_config(preset, parse_override_args(overrides))
@@ -61,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from tnas.run.search import Interrupted, run_search  # heavy imports only when a run starts
 
     try:
-        result, path = run_search(cfg, resume=args.resume, progress_bar=not args.no_progress and sys.stderr.isatty())
+        result, path = run_search(cfg, resume=args.resume, overrides=parse_override_args(overrides) if args.resume else None,
+                                  progress_bar=not args.no_progress and sys.stderr.isatty())
     except Interrupted as e:
         print(f"tnas: {e}", file=sys.stderr)
         return 130

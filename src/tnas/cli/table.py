@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--hp", default="200", choices=("200", "12"),
                       help="training epochs (default 200; 12 writes 12-epoch numbers under the same column names, "
                            "so tnas.bench.PROTOCOL no longer describes them)")
+    conv.add_argument("--unsafe-pickle", action="store_true",
+                      help="also load files that hold Python objects beyond plain data, with Python's full "
+                           "unpickler: that runs whatever code the file contains, so only for files from a source "
+                           "you trust (by default such files are refused)")
     conv.set_defaults(func=run_convert)
     exp = actions.add_parser(
         "export", help="write the bundled table as CSV files",
@@ -55,7 +59,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    out = convert_nats(args.source, args.out, hp=args.hp)
+    out = convert_nats(args.source, args.out, hp=args.hp, allow_unsafe_pickle=args.unsafe_pickle)
     table = load_nb201(out, strict=False)
     print(f"wrote     {out}")
     print(f"rows      {len(table)} of {NUM_ARCHS}" + ("" if table.complete else

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from tnas.cli._intermixed import intermixed
 from tnas.errors import TnasError
 
 EPILOG = """\
@@ -29,22 +30,6 @@ augment,stream,workers}; net.{C,N}; optim.{lr,momentum,nesterov,weight_decay,epo
 eval_batch_size,schedule,warmup_epochs}; reg.{cutout,drop_path_prob,auxiliary,auxiliary_weight,
 label_smoothing,grad_clip}. `--show-config` prints every value.
 """
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """Options may sit between the positional arguments (`tnas train GENOTYPE --space darts PRESET
-    key=value`): plain argparse stops collecting a '*' positional at the first option."""
-
-    _mixing = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if self._mixing:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._mixing = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._mixing = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
-    p.__class__ = _IntermixedParser  # the subparsers action builds plain ArgumentParsers
+    intermixed(p)
 
 
 def read_genotype(text: str) -> str:
@@ -82,16 +67,25 @@ def read_genotype(text: str) -> str:
         is_file = path.is_file()
     except OSError:  # a long genotype is no valid file name
         is_file = False
+    if not is_file and (path.suffix in (".json", ".txt") or "/" in text and not text.lstrip().startswith("|")):
+        what = "a folder, not a file" if path.is_dir() else "does not exist"
+        raise TnasError(f"'{text}' looks like a file path but {what}. Pass an existing result.json (written by "
+                        "tnas search) or text file, or the genotype itself.")
     if is_file:
+        try:
+            content = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise TnasError(f"Could not read '{path}' as text ({type(e).__name__}); pass a result.json written by "
+                            "tnas search, a text file holding the genotype, or the genotype itself.") from None
         if path.suffix == ".json":
             try:
-                data = json.loads(path.read_text())
+                data = json.loads(content)
             except json.JSONDecodeError as e:
                 raise TnasError(f"{path} is not valid JSON ({e}); pass the genotype string or a result.json.") from None
             if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
                 raise TnasError(f"{path} has no \"genotype\" entry; pass a result.json written by tnas search.")
             return data["genotype"]
-        return path.read_text().strip()
+        return content.strip()
     return text
 
 
@@ -105,8 +99,7 @@ def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
 
 def _config(args: argparse.Namespace):
     from tnas.run.overrides import parse_override_args
-    from tnas.space import get_space
-    from tnas.train.config import resolve_train_config
+    from tnas.train.config import resolve_train_config, validate_train_config
 
     if not args.args:
         if not args.show_config:
@@ -119,7 +112,7 @@ def _config(args: argparse.Namespace):
     # set directly, not parsed as YAML: genotypes start with '|' or hold ': '
     cfg = dataclasses.replace(cfg, genotype=read_genotype(genotype), space=args.space or cfg.space)
     if not args.show_config:
-        get_space(cfg.space)  # an unknown --space names the known ones
+        validate_train_config(cfg)  # --space and the genotype, before anything loads
     return cfg
 
 

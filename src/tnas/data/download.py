@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from tnas.errors import TnasError, unknown
+from tnas.errors import TnasError, unknown, write_error
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,14 @@ def download(
         log.info("%s is already complete at %s", name, target)
         return target
     url = url or arc.url
+    _check_url(url)  # before anything is created
     expected = (md5 or arc.md5).strip().lower()
-    root.mkdir(parents=True, exist_ok=True)
+    if len(expected) != 32 or any(c not in "0123456789abcdef" for c in expected):
+        raise TnasError(f"Bad --md5 '{md5}': expected 32 hexadecimal digits, e.g. {arc.md5}.")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(root, e) from None
     with tempfile.TemporaryDirectory(dir=root, prefix=".tnas-download-") as tmp:
         archive = Path(tmp) / "archive.tar.gz"
         digest = _fetch(url, archive, progress)
@@ -118,10 +124,13 @@ def _complete(target: Path, arc: Archive) -> bool:
     return True
 
 
-def _fetch(url: str, dest: Path, progress: bool) -> str:
-    """Stream `url` into `dest`; return the md5 hex digest of the bytes."""
+def _check_url(url: str) -> None:
     if url.split(":", 1)[0].lower() not in ("http", "https", "file"):
         raise TnasError(f"Unsupported URL '{url}': expected an http://, https:// or file:// address.")
+
+
+def _fetch(url: str, dest: Path, progress: bool) -> str:
+    """Stream `url` into `dest`; return the md5 hex digest of the bytes."""
     md5 = hashlib.md5()
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:

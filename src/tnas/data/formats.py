@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "TNAS_CACHE"
 
-# The only globals a CIFAR / ImageNet16 batch pickle needs: numpy arrays and dtypes. Anything else
-# (a pickle can run arbitrary code) is refused.
+# The only globals a CIFAR / ImageNet16 batch pickle (or a NATS-Bench result file) needs: numpy
+# arrays and dtypes, OrderedDict. Anything else (a pickle can run arbitrary code) is refused.
 _NUMPY_GLOBALS = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
 _NUMPY_MODULES = {
     "numpy",
@@ -36,9 +37,12 @@ _NUMPY_MODULES = {
 }
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+class PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: containers, numbers, strings, numpy arrays. Any other global
+    raises pickle.UnpicklingError('refusing to load global ...') before anything runs."""
+
     def find_class(self, module: str, name: str) -> object:
-        if (module, name) == ("_codecs", "encode"):  # how protocol-2 pickles store bytes
+        if (module, name) in (("_codecs", "encode"), ("collections", "OrderedDict")):  # protocol-2 bytes
             return super().find_class(module, name)
         if module in _NUMPY_MODULES and name in _NUMPY_GLOBALS:
             # numpy 2 moved numpy.core to numpy._core; old (Python 2) pickles name the old module.
@@ -60,7 +64,7 @@ def load_batch_pickle(path: Path, layout: str, fix: str) -> dict[str, object]:
     """
     try:
         with open(path, "rb") as f:
-            obj = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+            obj = PlainUnpickler(f, encoding="latin1").load()
     except FileNotFoundError:
         raise TnasError(f"Missing file {path}. Expected {layout}. {fix}") from None
     except (
@@ -117,6 +121,10 @@ def npz_layout(path: Path) -> str:
     )
 
 
+# what np.load raises for a missing key, a truncated, empty or non-zip file
+_NPZ_ERRORS = (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
 def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(jpeg bytes uint8 [T], offsets int64 [N+1], labels int64 [N]) of a shared JPEG npz."""
     if not path.is_file():
@@ -126,8 +134,9 @@ def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             jpeg, offsets, labels = z["jpeg"], z["offsets"].astype(np.int64), z["labels"].astype(np.int64)
-    except (KeyError, ValueError, OSError) as e:
-        raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
+    except _NPZ_ERRORS as e:
+        raise TnasError(f"Could not read {path} ({type(e).__name__}: {e}); the file is truncated or not such an "
+                        f"archive. Expected {npz_layout(path)}. Restore or re-create the file.") from None
     if len(offsets) != len(labels) + 1 or offsets[-1] != len(jpeg):
         raise TnasError(
             f"{path}: {len(offsets)} offsets for {len(labels)} labels. Expected {npz_layout(path)}."
@@ -144,8 +153,9 @@ def read_npz_labels(path: Path) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as z:
             return z["labels"].astype(np.int64)
-    except (KeyError, ValueError, OSError) as e:
-        raise TnasError(f"Could not read {path} ({e}). Expected {npz_layout(path)}.") from None
+    except _NPZ_ERRORS as e:
+        raise TnasError(f"Could not read {path} ({type(e).__name__}: {e}); the file is truncated or not such an "
+                        f"archive. Expected {npz_layout(path)}. Restore or re-create the file.") from None
 
 
 def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, path: Path) -> np.ndarray:
@@ -154,7 +164,7 @@ def decode_jpegs(jpeg: np.ndarray, offsets: np.ndarray, indices: np.ndarray, pat
     for row, i in enumerate(indices):
         try:
             img = Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert("RGB")
-        except OSError as e:
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise TnasError(
                 f"{path}: image {i} is not a valid JPEG ({e}). Expected {npz_layout(path)}."
             ) from None

@@ -74,6 +74,8 @@ def load_dataset(
             differ; None keeps the native size.
     """
     loader = DATASETS.get(name)
+    if not isinstance(split_seed, int) or not 0 <= split_seed <= 2**32 - 1:
+        raise TnasError(f"split_seed must be an integer in 0..{2**32 - 1}, got {split_seed}.")
     if limit is not None and limit < 1:
         raise TnasError(f"limit must be a positive number of images per split or None, got {limit}.")
     if not 0.0 < valid_fraction < 1.0:
@@ -118,6 +120,7 @@ def build_splits(
         meta: num_classes, mean and std (None: computed from the train split), flip, source,
             and anything else to record in split_info.
     """
+    _check_labels(pools, meta)
     plan = plan_splits(pools, protocol, opts.valid_fraction, opts.split_seed, opts.limit)
     needed = {
         pool: np.unique(np.concatenate([idx for p, idx in plan.values() if p == pool])) for pool in pools
@@ -147,6 +150,21 @@ def build_splits(
     return DataSplits(
         sets["train"], sets["valid"], sets["test"], _split_info(name, pools, protocol, opts, meta, sets)
     )
+
+
+def _check_labels(pools: dict[str, np.ndarray], meta: dict) -> None:
+    """Every pool holds images, and every label is a class index in 0..num_classes-1 (a label
+    out of range would otherwise train silently on a wrong target)."""
+    where, k = meta.get("source", "the dataset"), meta["num_classes"]
+    for pool, labels in pools.items():
+        if len(labels) == 0:
+            raise TnasError(f"The {pool} images of {where} are empty. Re-create or re-download the files "
+                            "(tnas data download), or point data.root at a complete copy.")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= k:
+            raise TnasError(f"The {pool} labels of {where} run from {low} to {high}, but its {k} classes need labels "
+                            f"0..{k - 1}: the files are corrupt or of another dataset. Re-download them (tnas data "
+                            "download) or point data.root at the right folder.")
 
 
 def _split_info(name: str, pools: dict, protocol: str, opts: LoadOptions, meta: dict, sets: dict) -> dict:

@@ -1,29 +1,35 @@
 """Atomic checkpoints: one dict of stateful objects, written to a temp file then renamed.
 
 A crash or SIGKILL mid-write leaves the previous checkpoint intact, so at most the work since
-the last checkpoint is lost.
+the last checkpoint is lost. A checkpoint holds only tensors and plain Python containers and
+numbers, and is read with `torch.load(weights_only=True)`: opening a run directory never executes
+code, whatever `ckpt/last.pt` holds (issue 10).
 """
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tnas.errors import TnasError
+from tnas.errors import RUN_WRITE_FIX, TnasError, write_error
 
 CKPT_VERSION = 1
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save `state` (+ version) to `path` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"version": CKPT_VERSION, **state}, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"version": CKPT_VERSION, **state}, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch's zip writer reports a full disk as RuntimeError
+        raise write_error(path, e, RUN_WRITE_FIX) from None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -34,9 +40,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "each epoch; start a new run with `tnas search` instead."
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise TnasError(f"Checkpoint '{path}' could not be read ({type(e).__name__}: {e}). It may be corrupt.") from e
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
+    except Exception as e:  # noqa: BLE001 - any failure (refused object, truncated, not a zip) = unusable file
+        refused = _refused_global(e)
+        if refused:
+            raise TnasError(
+                f"Refusing to load checkpoint '{path}': it holds Python objects other than tensors and plain "
+                f"types ({refused}), which tnas never writes and never executes. Do not trust this run "
+                "directory; start a new run with `tnas search` / `tnas train`."
+            ) from None
+        raise TnasError(f"Checkpoint '{path}' could not be read ({type(e).__name__}): it is not a complete "
+                        "checkpoint written by tnas, perhaps truncated or corrupt. Start a new run, or restore the "
+                        "file from a backup.") from None
     if not isinstance(state, dict) or state.get("version") != CKPT_VERSION:
         found = state.get("version") if isinstance(state, dict) else type(state).__name__
         raise TnasError(
@@ -44,6 +59,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "Resume it with the tnas version that wrote it (see config.yaml _meta), or start a new run."
         )
     return state
+
+
+def _refused_global(e: Exception) -> str | None:
+    """The line of torch's weights_only error naming the global it refused, or None for other
+    failures. (Its other lines advise weights_only=False: exactly what must not happen.)"""
+    if not isinstance(e, pickle.UnpicklingError):
+        return None
+    lines = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln]
+    return lines[0] if lines else None
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:

@@ -1,8 +1,9 @@
 """Run configuration: nested frozen dataclasses, presets in `tnas/configs/*.yaml`.
 
 `resolve_config(preset, overrides)` = defaults <- preset YAML <- `key=value` overrides; every
-value is type-checked against the field (see `overrides.py`). The resolved config is saved in
-the run directory and in every checkpoint.
+value is type-checked against the field (see `overrides.py`), then range-checked against the
+field's declared rule (`checked(...)`, see `tnas.checks`) by `validate_config`, before anything
+is loaded or trained. The resolved config is saved in the run directory and in every checkpoint.
 """
 from __future__ import annotations
 
@@ -11,74 +12,96 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 
-from tnas.errors import TnasError, suggest
+from tnas.checks import SEED_MAX, Cross, bad_value, checked, validate
+from tnas.errors import TnasError, suggest, unknown
 from tnas.run.overrides import apply_overrides, flatten
 from tnas.sampler.tnas import TNASConfig
 from tnas.strategy.gradient import TNASGConfig
 
 
+# Upper bounds below are far beyond any sensible run: they catch typos and overflow (an absurd
+# value would otherwise fail only when memory runs out or an integer overflows mid-run).
+MAX_CHANNELS, MAX_CELLS, MAX_IMAGE_SIZE = 2048, 64, 1024
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"  # digits | cifar10 | cifar100 | imagenet16-120 | imagefolder
+    name: str = "digits"  # digits | cifar10 | cifar100 | imagenet16-120 | imagefolder (checked by `validate_config`)
     root: str | None = None  # dataset location; None = built-in / shared data
-    limit: int | None = None  # keep at most this many images per split (CPU proxies)
-    split_seed: int = 0  # seed of the train/valid split (recorded in the run)
-    image_size: int | None = None  # resize images to this side (CPU proxies: 16 = ImageNet16's size)
+    limit: int | None = checked(None, ge=1, le=10**9)  # keep at most this many images per split (CPU proxies)
+    split_seed: int = checked(0, ge=0, le=SEED_MAX)  # seed of the train/valid split (recorded in the run)
+    image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # resize to this side (CPU proxies: 16)
     augment: bool = True  # pad-and-crop + flip during supernet training
 
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    C: int = 8  # channels of the first stage (NB201: 16; DARTS search: 16; ShuffleNet: 64 = SPOS widths)
-    N: int = 1  # cells per stage (NB201: 5; DARTS: normal cells per stage, 3N+2 cells; ShuffleNet: unused)
+    # channels of the first stage (NB201: 16; DARTS search: 16; ShuffleNet: 64 = SPOS widths)
+    C: int = checked(8, ge=1, le=MAX_CHANNELS)
+    # cells per stage (NB201: 5; DARTS: normal cells per stage, 3N+2 cells; ShuffleNet: unused)
+    N: int = checked(1, ge=1, le=MAX_CELLS)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 0.05  # SGD, cosine-annealed to 0 over all steps
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: int = checked(6, ge=1, le=100_000)
+    batch_size: int = checked(64, ge=1, le=1_000_000)
+    lr: float = checked(0.05, gt=0, le=10)  # SGD, cosine-annealed to 0 over all steps
+    momentum: float = checked(0.9, ge=0, lt=1)
+    weight_decay: float = checked(5e-4, ge=0, le=1)
     nesterov: bool = True
-    grad_clip: float = 5.0
-    steps_per_epoch: int | None = None  # None = one pass over the training split
-    score_every: int = 1  # score the sampled arch on a held-out batch every k steps (Metric_{t-1})
+    grad_clip: float = checked(5.0, ge=0, le=1e6)  # max gradient norm; 0 = off
+    steps_per_epoch: int | None = checked(None, ge=1, le=10**9)  # None = one pass over the training split
+    score_every: int = checked(1, ge=1, le=10**9)  # score the sampled arch on a held-out batch every k steps
     metric: Literal["accuracy", "loss"] = "accuracy"  # what the sampler learns from
     relative_scores: bool = True  # sampler sees score - EMA(scores): removes the training-progress trend
-    micro_batches: int = 1  # gradient accumulation pieces per batch (per rank under torchrun)
+    micro_batches: int = checked(1, ge=1, le=1_000_000)  # gradient accumulation pieces per batch (per rank)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(self.batch_size % self.micro_batches == 0, "micro_batches", self.micro_batches,
+                      f"a divisor of train.batch_size = {self.batch_size} (each piece is an equal slice)"),)
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """The evolutionary search stage (SPOS GA), fitness = supernet valid accuracy after BN recalibration."""
 
-    budget: int = 100  # supernet evaluations
-    population: int = 20
-    parents: int = 5
-    mutations: int = 10
-    crossovers: int = 10
-    mutate_prob: float = 0.1
-    bn_batches: int = 4  # batches of training data to recalibrate BN per candidate
-    eval_batches: int = 2  # validation batches per candidate
-    eval_batch_size: int = 256
-    max_params_M: float | None = None  # hard constraint (the paper's dagger variant)
-    max_flops_M: float | None = None  # multiply-accumulates, millions (the papers' "FLOPs")
-    cost_C: int | None = None  # network the limits are counted on; None = the family's standard
-    cost_N: int | None = None  #   stand-alone network (NB201: C=16, N=5; DARTS: 36, 6; ShuffleNet: 64)
-    cost_image_size: int | None = None  # None = the family's (NB201/DARTS 32, ShuffleNet 224)
+    budget: int = checked(100, ge=1, le=1_000_000)  # supernet evaluations (at most the space's size)
+    population: int = checked(20, ge=1, le=10**6)
+    parents: int = checked(5, ge=1, le=10**6)
+    mutations: int = checked(10, ge=0, le=10**6)
+    crossovers: int = checked(10, ge=0, le=10**6)
+    mutate_prob: float = checked(0.1, ge=0, le=1)
+    bn_batches: int = checked(4, ge=1, le=1000)  # batches of training data to recalibrate BN per candidate
+    eval_batches: int = checked(2, ge=1, le=10_000)  # validation batches per candidate
+    eval_batch_size: int = checked(256, ge=1, le=1_000_000)
+    max_params_M: float | None = checked(None, gt=0, le=1e9)  # hard constraint (the paper's dagger variant)
+    max_flops_M: float | None = checked(None, gt=0, le=1e12)  # multiply-accumulates, millions (the papers' "FLOPs")
+    cost_C: int | None = checked(None, ge=1, le=MAX_CHANNELS)  # network the limits are counted on; None = the
+    cost_N: int | None = checked(None, ge=1, le=MAX_CELLS)  # family's standard one (NB201: C=16, N=5; DARTS: 36, 6)
+    cost_image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # None = the family's (32; ShuffleNet 224)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(self.mutations + self.crossovers >= 1, "mutations", self.mutations,
+                      "search.mutations + search.crossovers >= 1 (each GA generation needs children)"),)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    tau_cells: int = 0  # cells for Kendall tau vs ground truth (0 = skip; needs the NB201 table)
+    tau_cells: int = checked(0, ge=0, le=15_625)  # cells for Kendall tau vs ground truth (0 = skip; NB201 table)
     # random: tau_cells uniform cells, top 10% = the set's top decile (~tau_cells/10 cells);
     # stratified: tau_cells cells, tau_top_cells of them from the table's top 10% (evaluate/ranking.py)
     tau_set: Literal["random", "stratified"] = "random"
-    tau_top_cells: int = 50  # stratified only: members from the GT top 10% (the top-10% tau's n)
-    bench_path: str | None = None  # NB201 table folder (default: $TNAS_DATA/nb201 or ../shared/data/nb201)
+    tau_top_cells: int = checked(50, ge=3, le=1_562)  # stratified only: members from the GT top 10% (its tau's n)
+    bench_path: str | None = None  # NB201 table folder (default: $TNAS_DATA/nb201 if present, else the bundled table)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(self.tau_set == "random" or self.tau_cells == 0 or self.tau_top_cells <= self.tau_cells,
+                      "tau_top_cells", self.tau_top_cells,
+                      f"eval.tau_top_cells <= eval.tau_cells ({self.tau_cells}) for eval.tau_set=stratified"),)
 
 
 @dataclass(frozen=True)
@@ -86,24 +109,35 @@ class GradientConfig:
     """Gradient-based strategies (darts, darts-v2, gdas, tnas-g; docs/gradient.md). The supernet
     weights use `train` (SGD, cosine); the architecture (alpha or the VAE decoder) uses Adam."""
 
-    arch_lr: float = 3e-4  # Adam on alpha (DARTS/GDAS); tnas-g uses tnas_g.decoder_lr
-    arch_weight_decay: float = 1e-3  # on alpha; tnas-g uses tnas_g.decoder_weight_decay
-    alpha_init_std: float = 1e-3  # alpha starts as this * N(0, 1): near-uniform
-    tau_max: float = 10.0  # Gumbel temperature (gdas, tnas-g), linear per step from tau_max ...
-    tau_min: float = 0.1  # ... to tau_min over the run
-    darts_fd_eps: float = 0.01  # darts-v2 finite-difference step (0 = exact Hessian-vector product)
+    arch_lr: float = checked(3e-4, gt=0, le=10)  # Adam on alpha (DARTS/GDAS); tnas-g uses tnas_g.decoder_lr
+    arch_weight_decay: float = checked(1e-3, ge=0, le=1)  # on alpha; tnas-g uses tnas_g.decoder_weight_decay
+    alpha_init_std: float = checked(1e-3, ge=0, le=10)  # alpha starts as this * N(0, 1): near-uniform
+    tau_max: float = checked(10.0, gt=0, le=1000)  # Gumbel temperature (gdas, tnas-g), linear per step from tau_max ...
+    tau_min: float = checked(0.1, gt=0, le=1000)  # ... to tau_min over the run
+    darts_fd_eps: float = checked(0.01, ge=0, le=1)  # darts-v2 finite-difference step (0 = exact Hessian-vector product)
     derive: Literal["mode", "best-of"] = "mode"  # tnas-g final cell: argmax p(a|z=0), or best of per-z modes
-    best_of: int = 20  # tnas-g: latent draws for the best-of derivation (scored by the supernet)
-    marginal_samples: int = 256  # tnas-g: z draws for the op probabilities reported per epoch
+    best_of: int = checked(20, ge=0, le=100_000)  # tnas-g: latent draws for the best-of derivation (scored by the supernet)
+    marginal_samples: int = checked(256, ge=1, le=10**6)  # tnas-g: z draws for the op probabilities reported per epoch
     tnas_g: TNASGConfig = field(default_factory=TNASGConfig)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(self.tau_min <= self.tau_max, "tau_min", self.tau_min,
+                      f"a temperature <= gradient.tau_max = {self.tau_max} (it anneals from tau_max down to tau_min)"),
+                Cross(self.derive != "best-of" or self.best_of >= 1, "best_of", self.best_of,
+                      "at least 1 latent draw when gradient.derive=best-of"))
+
+
+GRADIENT_STRATEGIES = ("darts", "darts-v2", "gdas", "tnas-g")
+# data.name -> NB201 table dataset: the runs that get ground truth and Kendall tau
+TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
 
 
 @dataclass(frozen=True)
 class RunConfig:
     # spos = uniform sampling (eps stays 0); darts, darts-v2, gdas, tnas-g: gradient-based (`gradient`)
     strategy: Literal["tnas-os", "spos", "darts", "darts-v2", "gdas", "tnas-g"] = "tnas-os"
-    space: str = "nb201"
-    seed: int = 0
+    space: str = "nb201"  # checked against the registered spaces by `validate_config`
+    seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
     data: DataConfig = field(default_factory=DataConfig)
@@ -113,6 +147,19 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gradient: GradientConfig = field(default_factory=GradientConfig)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        gradient = self.strategy in GRADIENT_STRATEGIES
+        limit = "max_params_M" if self.search.max_params_M is not None else "max_flops_M"
+        limit_value = getattr(self.search, limit)
+        return (
+            Cross(not gradient or self.train.micro_batches == 1, "train.micro_batches", self.train.micro_batches,
+                  f"1 for strategy={self.strategy} (it takes whole batches; lower train.batch_size instead)"),
+            Cross(not gradient or limit_value is None, f"search.{limit}", limit_value,
+                  f"null for strategy={self.strategy}: a gradient search derives one cell from its distribution "
+                  "and cannot filter candidates by search.max_params_M / max_flops_M (use strategy=tnas-os or spos "
+                  "for constrained searches)"),
+        )
 
 
 DEFAULT_PRESET = "digits-quick"
@@ -147,13 +194,58 @@ def load_preset(name: str) -> dict[str, Any]:
     return flatten(tree)
 
 
+def validate_config(cfg: RunConfig) -> RunConfig:
+    """Every value check of a search config, before any data is loaded or anything trained: the
+    declared field rules (`tnas.checks`), the rules between fields, and the registries (space,
+    model family, dataset, device, output folder, budget vs the space's size). Returns `cfg`."""
+    from tnas.space import get_space
+    from tnas.supernet.registry import get_family
+
+    validate(cfg)
+    check_common(cfg.space, cfg.data.name, cfg.device, cfg.out)
+    get_family(cfg.space)
+    size = get_space(cfg.space).size
+    if cfg.strategy not in GRADIENT_STRATEGIES and cfg.search.budget > size:
+        raise bad_value("search.budget", cfg.search.budget,
+                        f"at most {size}, the number of architectures in space '{cfg.space}' (the GA evaluates "
+                        "each architecture once)")
+    if cfg.eval.tau_cells > 0:
+        if cfg.space != "nb201" or cfg.data.name not in TABLE_DATASETS:
+            raise bad_value("eval.tau_cells", cfg.eval.tau_cells,
+                            f"0 for space={cfg.space}, data.name={cfg.data.name}: Kendall tau needs NB201 ground truth, "
+                            f"i.e. space=nb201 on {', '.join(TABLE_DATASETS)}")
+        from tnas.bench import locate_table
+
+        locate_table(cfg.eval.bench_path)  # fails now, naming every place looked at, not after training
+    return cfg
+
+
+def check_common(space: str, dataset: str, device: str, out: str) -> None:
+    """The checks `tnas search` and `tnas train` configs share: a registered space and dataset,
+    a device name torch knows, and an output folder that is not a file."""
+    from tnas.data import list_datasets
+    from tnas.space import get_space
+
+    get_space(space)  # names the known spaces and the closest match
+    if dataset not in list_datasets():
+        raise unknown("dataset", dataset, list_datasets(), "Set it with data.name=...")
+    if device != "auto":
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise bad_value("device", device, "auto, cpu, cuda or cuda:N") from None
+    if Path(out).exists() and not Path(out).is_dir():
+        raise bad_value("out", out, "a folder for run directories, but it is an existing file; pick another path")
+
+
 def resolve_config(preset: str | None = None, overrides: dict[str, str] | None = None) -> RunConfig:
-    """Defaults <- preset <- overrides."""
+    """Defaults <- preset <- overrides, validated (`validate_config`)."""
     cfg = RunConfig()
     cfg = apply_overrides(cfg, load_preset(preset or DEFAULT_PRESET), parse=False)
-    return apply_overrides(cfg, overrides or {}, parse=True)
+    return validate_config(apply_overrides(cfg, overrides or {}, parse=True))
 
 
 def config_from_dict(tree: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig from its saved dict (config.yaml / checkpoint)."""
-    return apply_overrides(RunConfig(), flatten({k: v for k, v in tree.items() if k != "_meta"}), parse=False)
+    """Rebuild a RunConfig from its saved dict (config.yaml / checkpoint), validated."""
+    cfg = apply_overrides(RunConfig(), flatten({k: v for k, v in tree.items() if k != "_meta"}), parse=False)
+    return validate_config(cfg)

@@ -12,20 +12,22 @@ the final cell is derived, scored on the supernet and looked up in the NB201 tab
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from tqdm import tqdm
 
 from tnas import __version__
 from tnas.errors import TnasError
-from tnas.run.checkpoint import load_checkpoint, save_checkpoint
+from tnas.run.checkpoint import save_checkpoint
 from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.overrides import flatten, to_dict
+from tnas.run.preflight import built
+from tnas.run.resume import open_run
 from tnas.run.rundir import RunDir, environment
 from tnas.run.search import Interrupted, Parts, epoch_stream, _shared_path, _sigint, _StopFlag, build
 from tnas.sampler.softmax import ArchParameters, categorical_entropy, tau_schedule
@@ -34,20 +36,8 @@ from tnas.strategy.gradient import darts_step, decoder_marginals, decoder_optimi
 
 _log = logging.getLogger(__name__)
 
-GRADIENT_STRATEGIES = ("darts", "darts-v2", "gdas", "tnas-g")
 _VERSION = 1
 _SUMS = ("loss", "acc", "valid_loss", "valid_acc", "score")  # per-step metrics averaged per epoch
-
-
-def is_gradient_run(cfg: RunConfig | None, resume: str | Path | None = None) -> bool:
-    """True when `cfg` (or the saved config of the run directory `resume`) names a gradient strategy."""
-    if resume is not None:
-        path = Path(resume) / "config.yaml"
-        if not path.exists():  # run_search reports the bad directory
-            return False
-        tree = yaml.safe_load(path.read_text()) or {}
-        return tree.get("strategy") in GRADIENT_STRATEGIES
-    return cfg is not None and cfg.strategy in GRADIENT_STRATEGIES
 
 
 @dataclasses.dataclass
@@ -75,25 +65,6 @@ class GradientRun:
         self.seconds = float(state["seconds"])
 
 
-def _validate(cfg: RunConfig) -> None:
-    g = cfg.gradient
-    g.tnas_g.validate()
-    if not 0 < g.tau_min <= g.tau_max:
-        raise TnasError(f"gradient.tau_min={g.tau_min}, gradient.tau_max={g.tau_max}; expected 0 < tau_min <= tau_max.")
-    if g.arch_lr <= 0 or g.arch_weight_decay < 0 or g.alpha_init_std < 0 or g.darts_fd_eps < 0:
-        raise TnasError(
-            f"gradient.arch_lr={g.arch_lr}, arch_weight_decay={g.arch_weight_decay}, alpha_init_std="
-            f"{g.alpha_init_std}, darts_fd_eps={g.darts_fd_eps}; expected arch_lr > 0 and the others >= 0."
-        )
-    if g.best_of < 0 or g.marginal_samples < 1:
-        raise TnasError(f"gradient.best_of={g.best_of}, gradient.marginal_samples={g.marginal_samples}; "
-                        "expected best_of >= 0 and marginal_samples >= 1.")
-    _warn_unused(cfg)
-    if cfg.train.micro_batches != 1:
-        raise TnasError(f"train.micro_batches={cfg.train.micro_batches}: strategy={cfg.strategy} takes whole "
-                        "batches; set train.micro_batches=1 (or lower train.batch_size).")
-
-
 # one-shot options a gradient run does not read: the GA search stage and the per-step sampler
 # feedback of one-shot training (TNAS-G has its own under gradient.tnas_g)
 _UNUSED = ("train.score_every", "train.metric", "train.relative_scores", "search.budget", "search.population",
@@ -107,23 +78,18 @@ def _warn_unused(cfg: RunConfig) -> None:
     if changed:
         _log.warning("strategy=%s ignores %s (one-shot training / GA search options; gradient options are "
                      "under gradient.*)", cfg.strategy, ", ".join(f"{k}={now[k]}" for k in changed))
-    if cfg.search.max_params_M is not None or cfg.search.max_flops_M is not None:
-        raise TnasError(
-            f"strategy={cfg.strategy} cannot enforce search.max_params_M / search.max_flops_M: a gradient "
-            "search derives one cell from its distribution, it does not filter candidates. Use strategy=tnas-os "
-            "or spos for constrained searches, or drop the limits (=null)."
-        )
 
 
 def build_gradient(cfg: RunConfig) -> GradientRun:
     """The one-shot parts for `cfg`, with the gradient strategy's distribution and its optimizer."""
-    _validate(cfg)
+    _warn_unused(cfg)
     parts = build(cfg)
     if parts.dist.world > 1:
         raise TnasError(f"strategy={cfg.strategy} runs in one process; start it without torchrun.")
     space, g = parts.supernet.space, cfg.gradient
     if cfg.strategy == "tnas-g":
-        sampler = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=parts.device)
+        sampler = built(lambda: TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=parts.device),
+                        "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
         opt = decoder_optimizer(sampler, g.tnas_g)
         parts.sampler = sampler
     else:
@@ -244,13 +210,14 @@ def train(run: GradientRun, rd: RunDir, flag: _StopFlag, progress_bar: bool = Tr
         bar.close()
 
 
-def _open(cfg: RunConfig | None, resume: str | Path | None) -> tuple[GradientRun, RunDir]:
-    """Build the run (fresh, or restored from `resume`'s last checkpoint) and its directory."""
-    ck = None
-    if resume is not None:
-        path = Path(resume)
-        ck = load_checkpoint(path / "ckpt" / "last.pt")
-        cfg = config_from_dict(ck["config"])
+def _open(cfg: RunConfig | None, resume: str | Path | None,
+          ck: dict[str, Any] | None = None) -> tuple[GradientRun, RunDir]:
+    """Build the run (fresh, or restored from `resume`'s last checkpoint `ck`, read here when not
+    given) and its directory."""
+    if resume is not None and ck is None:
+        _, _, ck = open_run(resume, "search")
+    if ck is not None:
+        cfg = cfg or config_from_dict(ck["config"])
     assert cfg is not None
     run = build_gradient(cfg)
     p = run.parts
@@ -266,12 +233,14 @@ def _open(cfg: RunConfig | None, resume: str | Path | None) -> tuple[GradientRun
 
 
 def run_gradient_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
+                        checkpoint: dict[str, Any] | None = None,
                         progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
     """A DARTS, DARTS-V2, GDAS or TNAS-G search (or resume its run directory) end to end.
 
     Args:
         cfg: the run config (`cfg.strategy` in GRADIENT_STRATEGIES); None when resuming.
         resume: a run directory written by an earlier, interrupted call; its saved config is used.
+        checkpoint: its last checkpoint when the caller has read it already (`run_search`).
         progress_bar: show a tqdm bar over the search steps.
     Returns:
         (result dict as written to result.json, run directory).
@@ -281,13 +250,14 @@ def run_gradient_search(cfg: RunConfig | None = None, *, resume: str | Path | No
     """
     from tnas.run.gradient_report import finish
 
-    run, rd = _open(cfg, resume)
+    run, rd = _open(cfg, resume, checkpoint)
     _log.info("run directory: %s", rd.path)
     if run.parts.phase == "done" and (rd.path / "result.json").exists():
         _log.info("run already finished: %s", rd.path)
-        import json
-
-        return json.loads((rd.path / "result.json").read_text()), rd.path
+        try:
+            return json.loads((rd.path / "result.json").read_text()), rd.path
+        except (OSError, ValueError):  # unreadable: derive the result again
+            _log.warning("%s is unreadable; writing it again", rd.path / "result.json")
     flag = _StopFlag()
     try:
         with _sigint(flag):

@@ -117,11 +117,24 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, parse: bool = True)
             raise TnasError(
                 f"Unknown config key '{key}'.{hint or suggest(key, keys)} Valid keys: {', '.join(sorted(keys))}."
             )
-        value = yaml.safe_load(raw) if parse and isinstance(raw, str) else raw
+        value = _parse(key, raw, text_ok=keys[key] is str) if parse and isinstance(raw, str) else raw
         if parse and isinstance(raw, str) and keys[key] is str and not isinstance(value, str) and value is not None:
             value = raw  # a string field keeps the literal text (e.g. name=2024)
         cfg = _set(cfg, key.split("."), _convert(key, value, keys[key]))
     return cfg
+
+
+def _parse(key: str, raw: str, text_ok: bool) -> Any:
+    """A command-line value as YAML (numbers, booleans, null, lists), or a clear error; a string
+    field (`text_ok`) takes text that is no valid YAML as it is."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        if text_ok:
+            return raw
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise TnasError(f"Bad value {raw!r} for '{key}': it is not a valid YAML value ({problem}). Give a plain "
+                        "number, true/false or null, or close the brackets of a list.") from None
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """report.md and its plots for a finished run directory."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tnas.run.rundir import read_jsonl  # noqa: E402
+
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return read_jsonl(path)[0]
 
 
 def plot_training(run: Path, history: list[dict[str, Any]]) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from tnas.errors import TnasError
+from tnas.run.config import TABLE_DATASETS
 from tnas.run.constraints import found_cost
 from tnas.run.rundir import RunDir
 from tnas.run.search import Parts, _fixed_batches, _save
@@ -15,12 +16,11 @@ from tnas.evaluate import SupernetEvaluator
 
 _log = logging.getLogger(__name__)
 
-_TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
 
 
 def _ground_truth(parts: Parts, best: torch.Tensor) -> tuple[dict[str, Any] | None, Any]:
     """NB201 ground truth of the found cell on the matching dataset (None when not applicable)."""
-    dataset = _TABLE_DATASETS.get(parts.cfg.data.name.lower())
+    dataset = TABLE_DATASETS.get(parts.cfg.data.name.lower())
     if dataset is None or parts.supernet.space.name != "nb201":  # the table covers NB201 cells only
         return None, None
     from tnas.bench import PROTOCOL, load_nb201

@@ -1,9 +1,14 @@
 """The run directory: resolved config, environment, JSONL metrics and architectures, results.
 
 Layout (only rank 0 writes):
-    runs/<YYYYmmdd-HHMMSS>-<space>-<strategy>-s<seed>/
+    runs/<YYYYmmdd-HHMMSS>-<space>-<strategy>-s<seed>[-k]/
       config.yaml  env.json  metrics.jsonl  archs.jsonl  log.txt
       ckpt/last.pt  tb/ (TensorBoard events)  result.json  report.md  *.png
+
+A new directory is claimed atomically (`claim_run_dir`: create-exclusive, then the suffix -1, -2,
+... on collision), so two runs started with the same name, seed and second never share one. Every
+failed write (full disk, read-only folder, a file where a folder should be) is a TnasError naming
+the file; a log line torn by a crash is dropped on resume.
 """
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,7 @@ import torch
 import yaml
 
 from tnas import __version__
+from tnas.errors import RUN_WRITE_FIX, write_error
 
 _log = logging.getLogger(__name__)
 
@@ -53,10 +61,57 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing `path` into a TnasError naming it and the fix."""
+    try:
+        yield
+    except OSError as e:
+        raise write_error(path, e, RUN_WRITE_FIX) from None
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    with writing(path):
+        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+
+
+def claim_run_dir(root: str | Path, name: str) -> Path:
+    """Create and return `root/name`, or `root/name-1`, `-2`, ... when taken: `mkdir` without
+    exist_ok either creates a folder or fails, so concurrent runs never get the same one."""
+    root = Path(root)
+    with writing(root):
+        root.mkdir(parents=True, exist_ok=True)
+    for k in range(100_000):
+        path = root / (name if k == 0 else f"{name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise write_error(path, e, RUN_WRITE_FIX) from None
+    raise write_error(root / name, FileExistsError(f"{name} and 100000 suffixed names exist"), RUN_WRITE_FIX)
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """(rows, numbers of the lines that are no JSON object, e.g. torn by a crash mid-write)."""
+    rows, bad = [], []
+    if not path.exists():
+        return rows, bad
+    for i, ln in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), 1):
+        if not ln.strip():
+            continue
+        try:
+            row = json.loads(ln)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(i)
+    return rows, bad
 
 
 class RunDir:
@@ -67,23 +122,17 @@ class RunDir:
         self.enabled = enabled
         self._tb = None
         if enabled:
-            (self.path / "ckpt").mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def new_path(root: str | Path, space: str, strategy: str, seed: int) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{space}-{strategy}-s{seed}"
-        k = 1
-        while path.exists():  # two runs started in the same second
-            path = Path(root) / f"{stamp}-{space}-{strategy}-s{seed}-{k}"
-            k += 1
-        return path
+            with writing(self.path / "ckpt"):
+                (self.path / "ckpt").mkdir(parents=True, exist_ok=True)
 
     # ---- writers ----------------------------------------------------------------------
     def write_config(self, cfg: dict[str, Any], extra: dict[str, Any]) -> None:
         if self.enabled:
             text = yaml.safe_dump({**cfg, "_meta": extra}, sort_keys=False)
-            (self.path / "config.yaml").write_text(text)
+            tmp = self.path / "config.yaml.tmp"
+            with writing(self.path / "config.yaml"):
+                tmp.write_text(text)
+                os.replace(tmp, self.path / "config.yaml")
 
     def write_env(self, env: dict[str, Any]) -> None:
         if self.enabled:
@@ -93,8 +142,7 @@ class RunDir:
         """Append one event to metrics.jsonl and scalars to TensorBoard."""
         if not self.enabled:
             return
-        with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record, default=float) + "\n")
+        self._append("metrics.jsonl", [record])
         tb = self._writer()
         if tb is not None and "step" in record:
             phase = record.get("phase", "train")
@@ -105,9 +153,12 @@ class RunDir:
     def log_archs(self, rows: list[dict[str, Any]]) -> None:
         """Append evaluated architectures (genotype, score, source, step) to archs.jsonl."""
         if self.enabled and rows:
-            with open(self.path / "archs.jsonl", "a") as f:
-                for r in rows:
-                    f.write(json.dumps(r, default=float) + "\n")
+            self._append("archs.jsonl", rows)
+
+    def _append(self, name: str, rows: list[dict[str, Any]]) -> None:
+        path = self.path / name
+        with writing(path), open(path, "a") as f:
+            f.write("".join(json.dumps(r, default=float) + "\n" for r in rows))
 
     def truncate_logs(self, step: int, n_search: int = 0) -> None:
         """On resume, drop events written after the checkpoint (they will be redone): train
@@ -116,18 +167,21 @@ class RunDir:
             return
         for name in ("metrics.jsonl", "archs.jsonl"):
             p = self.path / name
-            if not p.exists():
-                continue
+            rows, bad = read_jsonl(p)
+            if bad:
+                _log.warning("%s: dropped %d line(s) that are no JSON record (torn by a crash?): line %s", p,
+                             len(bad), ", ".join(map(str, bad[:10])))
             keep, seen = [], 0
-            for ln in p.read_text().splitlines():
-                row = json.loads(ln)
+            for row in rows:
                 if row.get("phase") == "search":
                     seen += 1
                     if seen <= n_search:
-                        keep.append(ln)
-                elif row.get("step", 0) <= step:
-                    keep.append(ln)
-            p.write_text("".join(ln + "\n" for ln in keep))
+                        keep.append(row)
+                elif _step_of(row) <= step:
+                    keep.append(row)
+            if p.exists():
+                with writing(p):
+                    p.write_text("".join(json.dumps(r, default=float) + "\n" for r in keep))
 
     def write_result(self, result: dict[str, Any]) -> None:
         if self.enabled:
@@ -148,10 +202,16 @@ class RunDir:
             self._tb.close()
 
 
+def _step_of(row: dict[str, Any]) -> float:
+    step = row.get("step", 0)
+    return step if isinstance(step, (int, float)) else float("inf")  # a malformed step is dropped
+
+
 def shared_run_path(is_main: bool, world: int, out: str, space: str, tag: str, seed: int) -> Path:
-    """A new run directory's path: rank 0 names it, the other ranks of a torchrun job learn it
-    (they never write to it)."""
-    path = [str(RunDir.new_path(out, space, tag, seed)) if is_main else None]
+    """A new run directory, `out/<YYYYmmdd-HHMMSS>-<space>-<tag>-s<seed>[-k]`: rank 0 claims (creates)
+    it, the other ranks of a torchrun job learn its path (they never write to it)."""
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{tag}-s{seed}"
+    path = [str(claim_run_dir(out, name)) if is_main else None]
     if world > 1:
         import torch.distributed as dist
 

@@ -24,17 +24,19 @@ from tnas import __version__
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.evaluate import SupernetEvaluator
-from tnas.run.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from tnas.run.config import RunConfig, config_from_dict
+from tnas.run.checkpoint import rng_state, save_checkpoint, set_rng_state
+from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.dist import DistInfo, allreduce_grads, device_for, init_distributed
 from tnas.run.overrides import to_dict
+from tnas.run.preflight import built, check_batch, check_eval_memory, probe_forward
+from tnas.run.resume import open_run, resume_overrides
 from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.uniform import UniformSampler
 from tnas.space import get_space
 from tnas.strategy.oneshot import Feedback, Shard, TrainState, train_epoch
-from tnas.supernet.registry import NetSize, build_supernet, get_family
+from tnas.supernet.registry import NetSize, build_supernet
 
 _log = logging.getLogger(__name__)
 
@@ -97,7 +99,9 @@ class Parts:
 
 
 def build(cfg: RunConfig) -> Parts:
-    """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet)."""
+    """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet).
+    Every check that needs the data or the network runs here, before a run directory exists."""
+    validate_config(cfg)
     device = resolve_device(cfg.device)
     info = init_distributed(device)
     device = device_for(device, info)
@@ -107,28 +111,52 @@ def build(cfg: RunConfig) -> Parts:
             f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
         )
     space = get_space(cfg.space)
-    get_family(cfg.space)  # an unknown family fails before the data is loaded
     data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
                         limit=cfg.data.limit, image_size=cfg.data.image_size)
     train = data.train
+    check_batch("train.batch_size", cfg.train.batch_size, train)
+    size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
+                   in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
+    fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
+           f"(now {size.image_size} px) or train.batch_size.")
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed, global RNG untouched
         torch.manual_seed(cfg.seed)
-        size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
-                       in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
-        supernet = build_supernet(space, size).to(device)
+        supernet = built(lambda: build_supernet(space, size).to(device), f"{cfg.space} supernet", fix)
+    arch0 = torch.zeros(space.num_decisions, dtype=torch.long, device=device)
+    piece = cfg.train.batch_size // (info.world * cfg.train.micro_batches)
+    probe_forward(supernet, lambda x: supernet(x, arch0), (min(piece, 2), size.in_channels, size.image_size,
+                  size.image_size), device, f"{cfg.space} supernet", fix)
+    check_eval_memory(cfg.search, train, data.valid, device)
     if cfg.strategy == "tnas-os":
-        sampler: Any = TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device)
+        sampler: Any = built(lambda: TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=device),
+                             "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
     else:
         sampler = UniformSampler(space)
     t = cfg.train
     optimizer = torch.optim.SGD(supernet.parameters(), lr=t.lr, momentum=t.momentum,
                                 weight_decay=t.weight_decay, nesterov=t.nesterov and t.momentum > 0)
     steps = t.steps_per_epoch or max(1, len(train) // t.batch_size)
+    _check_feedback(cfg, steps)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, t.epochs * steps))
     gens = {name: torch.Generator().manual_seed(cfg.seed * 1000 + i) for i, name in enumerate(("data", "arch", "valid"))}
     parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
     parts.dist = info
     return parts
+
+
+def _check_feedback(cfg: RunConfig, steps: int) -> None:
+    """TNAS-OS must score enough architectures to ever train its VAE; otherwise it would quietly
+    be uniform sampling (strategy=spos)."""
+    if cfg.strategy != "tnas-os":
+        return
+    scored = cfg.train.epochs * steps // cfg.train.score_every
+    if scored < cfg.sampler.min_observations:
+        raise TnasError(
+            f"train.score_every={cfg.train.score_every} scores only {scored} architectures in {cfg.train.epochs} "
+            f"epochs x {steps} steps, fewer than sampler.min_observations={cfg.sampler.min_observations}, so the "
+            "TNAS VAE would never train and TNAS-OS would be uniform sampling. Lower train.score_every or "
+            "sampler.min_observations, train longer, or use strategy=spos."
+        )
 
 
 class _StopFlag:
@@ -322,20 +350,24 @@ def _shared_path(parts: Parts, cfg: RunConfig) -> Path:
 
 
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
-               progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
-    """Train + search (or resume a run directory). Returns (result, run directory)."""
-    from tnas.run.gradient_search import is_gradient_run, run_gradient_search
+               overrides: dict[str, str] | None = None, progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
+    """Train + search (or resume a run directory). Returns (result, run directory).
 
-    if is_gradient_run(cfg, resume):  # darts, darts-v2, gdas, tnas-g: their own loop, same run directory
-        return run_gradient_search(cfg, resume=resume, progress_bar=progress_bar)
+    Args:
+        cfg: the resolved config of a new run; None when resuming.
+        resume: a run directory to continue from its last checkpoint (its saved config is used).
+        overrides: with `resume`, changes to the settings read after training
+            (`tnas.run.resume.RESUMABLE_KEYS`), e.g. {"search.budget": "200"}.
+    """
+    from tnas.run.gradient_search import run_gradient_search
+
     ck = None
     if resume is not None:
-        path = Path(resume)
-        if not (path / "config.yaml").exists():
-            raise TnasError(f"'{path}' is not a tnas run directory (no config.yaml). Pass the folder `tnas search` printed.")
-        ck = load_checkpoint(path / "ckpt" / "last.pt")
-        cfg = config_from_dict(ck["config"])
+        path, tree, ck = open_run(resume, "search")
+        cfg = resume_overrides(config_from_dict(ck["config"]), overrides, path, tree, validate_config)
     assert cfg is not None
+    if cfg.strategy in GRADIENT_STRATEGIES:  # darts, darts-v2, gdas, tnas-g: their own loop, same run directory
+        return run_gradient_search(cfg, resume=resume, checkpoint=ck, progress_bar=progress_bar)
     parts = build(cfg)
     check_constraint(parts)
     if ck is not None:

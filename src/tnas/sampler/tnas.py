@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tnas.errors import TnasError, unknown
+from tnas.checks import checked, validate
+from tnas.errors import TnasError
 from tnas.sampler.base import SAMPLERS, check_state
 from tnas.sampler.rejection import novel
 from tnas.sampler.vae import TransformerVAE, VAEConfig
@@ -32,40 +33,26 @@ class TNASConfig:
     """Online-learning and sampling settings of the TNAS sampler (defaults tuned on NB201,
     see docs/sampler.md)."""
 
-    top_k: int = 10  # the VAE is retrained on the K best architectures observed so far
-    train_steps: int = 20  # Adam steps per `step()` (warm start, so few are needed)
-    batch_size: int = 64  # minibatch drawn (without replacement) from the top-K per Adam step
-    eps0: float = 0.5  # after k trainings eps = min(eps_max, eps0 + k * eps_inc); 0 before the first
-    eps_inc: float = 0.2  # eps += eps_inc after every training `step()` (paper's eps_inc)
-    eps_max: float = 1.0
-    temperature: float = 1.0  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores)
+    top_k: int = checked(10, ge=1, le=1_000_000)  # the VAE is retrained on the K best architectures observed so far
+    train_steps: int = checked(20, ge=1, le=100_000)  # Adam steps per `step()` (warm start, so few are needed)
+    batch_size: int = checked(64, ge=1, le=1_000_000)  # minibatch drawn (without replacement) from the top-K per step
+    eps0: float = checked(0.5, ge=0, le=1)  # after k trainings eps = min(eps_max, eps0 + k * eps_inc); 0 before the first
+    eps_inc: float = checked(0.2, ge=0, le=1)  # eps += eps_inc after every training `step()` (paper's eps_inc)
+    eps_max: float = checked(1.0, ge=0, le=1)
+    temperature: float = checked(1.0, ge=0, le=100)  # softmax temperature of p(a|z) (< 1 exploits, > 1 explores; 0 = argmax)
     skip_seen: bool = True  # `sample` rejects observed architectures and in-batch repeats
-    max_retries: int = 16  # rejection rounds before falling back (see `TNASSampler.sample`)
-    retry_heat: float = 0.25  # retry r samples p(a|z) at temperature * (1 + retry_heat * r)
-    min_observations: int = 10  # `step()` does not train (and eps stays 0) before this many
-    weighting: str = "rank"  # per-example loss weights over the top-K: 'none' or 'rank'
-    rank_kappa: float = 0.1  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
-    local_frac: float = 0.0  # share of VAE rows with z ~ q(z|a) of a top arch instead of N(0, I)
-    local_k: int = 3  # ... of one of the local_k best observed architectures
+    max_retries: int = checked(16, ge=0, le=1000)  # rejection rounds before falling back (see `TNASSampler.sample`)
+    retry_heat: float = checked(0.25, ge=0, le=100)  # retry r samples p(a|z) at temperature * (1 + retry_heat * r)
+    min_observations: int = checked(10, ge=1, le=1_000_000)  # `step()` does not train (and eps stays 0) before this many
+    weighting: str = checked("rank", choices=_WEIGHTINGS)  # per-example loss weights over the top-K: 'none' or 'rank'
+    rank_kappa: float = checked(0.1, gt=0, le=1e6)  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
+    local_frac: float = checked(0.0, ge=0, le=1)  # share of VAE rows with z ~ q(z|a) of a top arch instead of N(0, I)
+    local_k: int = checked(3, ge=1, le=1_000_000)  # ... of one of the local_k best observed architectures
     vae: VAEConfig = field(default_factory=VAEConfig)
 
     def validate(self) -> None:
-        """Raise TnasError naming the first bad field."""
-        if self.weighting not in _WEIGHTINGS:
-            raise unknown("TNASConfig.weighting", self.weighting, _WEIGHTINGS)
-        ints = {"top_k": 1, "local_k": 1, "train_steps": 0, "batch_size": 1, "max_retries": 0, "min_observations": 1}
-        for name, low in ints.items():
-            if int(getattr(self, name)) < low:
-                raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected an integer >= {low}.")
-        for name in ("eps0", "eps_inc", "eps_max", "local_frac"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise TnasError(f"TNASConfig.{name} = {getattr(self, name)}; expected a probability in [0, 1].")
-        if self.temperature < 0 or self.rank_kappa <= 0:
-            raise TnasError(
-                f"TNASConfig.temperature = {self.temperature}, rank_kappa = {self.rank_kappa}; expected "
-                "temperature >= 0 (0 = argmax decoding) and rank_kappa > 0."
-            )
-        self.vae.validate()
+        """Raise TnasError naming the first bad field (see `tnas.checks`)."""
+        validate(self, "sampler.")
 
 
 class TNASSampler:

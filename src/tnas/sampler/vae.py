@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tnas.errors import TnasError
+from tnas.checks import Cross, checked, validate
 from tnas.space.base import SearchSpace
 
 
@@ -34,31 +34,23 @@ class VAEConfig:
     retrains after every batch of evaluations, so CPU speed matters more than capacity.
     """
 
-    d_model: int = 32  # E: token / hidden width
-    nhead: int = 2
-    num_layers: int = 1  # transformer blocks in the encoder and, separately, in the decoder
-    dim_feedforward: int = 64
-    latent_dim: int = 8  # L
-    dropout: float = 0.0  # 0: the top-K set is tiny and we *want* it memorised (see docs/sampler.md)
-    beta: float = 0.5  # weight of the KL term (eq. 2: beta = 1; 0.1-1 search equally well, docs/sampler.md)
-    lr: float = 3e-3  # Adam learning rate
-    weight_decay: float = 0.0
+    d_model: int = checked(32, ge=1, le=1024)  # E: token / hidden width
+    nhead: int = checked(2, ge=1, le=64)
+    num_layers: int = checked(1, ge=1, le=24)  # transformer blocks in the encoder and, separately, in the decoder
+    dim_feedforward: int = checked(64, ge=1, le=8192)
+    latent_dim: int = checked(8, ge=1, le=1024)  # L
+    dropout: float = checked(0.0, ge=0, lt=1)  # 0: the top-K set is tiny and we *want* it memorised (docs/sampler.md)
+    beta: float = checked(0.5, ge=0, le=1000)  # weight of the KL term (eq. 2: beta = 1; 0.1-1 search equally well)
+    lr: float = checked(3e-3, gt=0, le=10)  # Adam learning rate
+    weight_decay: float = checked(0.0, ge=0, le=1)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        # multi-head attention splits d_model evenly across heads
+        return (Cross(self.d_model % self.nhead == 0, "d_model", self.d_model, f"a multiple of nhead = {self.nhead}"),)
 
     def validate(self) -> None:
-        """Raise TnasError for sizes that cannot build a model."""
-        for name in ("d_model", "nhead", "num_layers", "dim_feedforward", "latent_dim"):
-            if getattr(self, name) < 1:
-                raise TnasError(f"VAEConfig.{name} = {getattr(self, name)}; expected a positive integer.")
-        if self.d_model % self.nhead:
-            raise TnasError(
-                f"VAEConfig.d_model = {self.d_model} is not divisible by nhead = {self.nhead}; multi-head "
-                "attention splits d_model evenly across heads. Pick d_model as a multiple of nhead."
-            )
-        if not 0.0 <= self.dropout < 1.0 or self.beta < 0 or self.lr <= 0:
-            raise TnasError(
-                f"VAEConfig has dropout={self.dropout}, beta={self.beta}, lr={self.lr}; expected "
-                "0 <= dropout < 1, beta >= 0 and lr > 0."
-            )
+        """Raise TnasError naming the first bad field (see `tnas.checks`)."""
+        validate(self, "sampler.vae.")
 
 
 def _blocks(cfg: VAEConfig) -> nn.TransformerEncoder:

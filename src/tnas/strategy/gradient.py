@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tnas.errors import TnasError, unknown
+from tnas.checks import checked, validate
+from tnas.errors import TnasError
 from tnas.sampler.softmax import ArchParameters, gumbel_softmax_st
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.vae import TransformerVAE
@@ -48,27 +49,17 @@ class ArchNaNError(TnasError):
 class TNASGConfig:
     """Settings of the TNAS-G step (the sampler's own TNASConfig governs the refit)."""
 
-    decoder_lr: float = 3e-4  # Adam on the decoder, as DARTS/GDAS use for alpha
-    decoder_weight_decay: float = 1e-3  # as DARTS/GDAS on alpha
-    refit_every: int = 100  # steps between ELBO refits on the top-K observed (0 = never)
-    z: str = "sample"  # 'sample': fresh z ~ N(0, I) per step; 'zero': always z = 0 (prior mode)
+    decoder_lr: float = checked(3e-4, gt=0, le=10)  # Adam on the decoder, as DARTS/GDAS use for alpha
+    decoder_weight_decay: float = checked(1e-3, ge=0, le=1)  # as DARTS/GDAS on alpha
+    refit_every: int = checked(100, ge=0, le=10**9)  # steps between ELBO refits on the top-K observed (0 = never)
+    z: str = checked("sample", choices=_Z_MODES)  # 'sample': fresh z ~ N(0, I) per step; 'zero': always z = 0
     same_arch: bool = True  # the decoder step scores the architecture the weight step trained
-    metric: str = "accuracy"  # what `observe` gets: valid batch accuracy (%) or -loss
-    baseline_decay: float = 0.98  # EMA baseline of observed scores (as in one-shot training)
+    metric: str = checked("accuracy", choices=_METRICS)  # what `observe` gets: valid batch accuracy (%) or -loss
+    baseline_decay: float = checked(0.98, ge=0, lt=1)  # EMA baseline of observed scores (as in one-shot training)
 
     def validate(self) -> None:
-        """Raise TnasError naming the first bad field."""
-        if self.z not in _Z_MODES:
-            raise unknown("TNASGConfig.z", self.z, _Z_MODES)
-        if self.metric not in _METRICS:
-            raise unknown("TNASGConfig.metric", self.metric, _METRICS)
-        if self.decoder_lr <= 0 or self.decoder_weight_decay < 0 or self.refit_every < 0:
-            raise TnasError(
-                f"TNASGConfig has decoder_lr={self.decoder_lr}, decoder_weight_decay={self.decoder_weight_decay}, "
-                f"refit_every={self.refit_every}; expected decoder_lr > 0, weight decay >= 0, refit_every >= 0."
-            )
-        if not 0.0 <= self.baseline_decay < 1.0:
-            raise TnasError(f"TNASGConfig.baseline_decay = {self.baseline_decay}; expected a value in [0, 1).")
+        """Raise TnasError naming the first bad field (see `tnas.checks`)."""
+        validate(self, "gradient.tnas_g.")
 
 
 # ---- shared pieces -----------------------------------------------------------------------

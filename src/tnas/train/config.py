@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tnas.errors import TnasError, unknown
+from tnas.checks import SEED_MAX, Cross, checked, validate
+from tnas.errors import unknown
+from tnas.run.config import MAX_CELLS, MAX_CHANNELS, MAX_IMAGE_SIZE, check_common
 from tnas.run.overrides import apply_overrides, flatten
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+
@@ -30,54 +32,64 @@ DEFAULT_PRESET = "train-quick"
 class TrainDataConfig:
     name: str = "digits"  # digits | cifar10 | cifar100 | imagenet16-120 | imagefolder (tnas.data)
     root: str | None = None  # dataset folder; None = built in / shared data ($TNAS_DATA, ../shared/data)
-    image_size: int | None = None  # side in pixels; None = native (in memory) / 224 (stream)
-    limit: int | None = None  # at most this many images per split (CPU proxies, tests)
+    image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # side in pixels; None = native / 224 (stream)
+    limit: int | None = checked(None, ge=1, le=10**9)  # at most this many images per split (CPU proxies, tests)
     # test: train on the whole training set, report test accuracy (the standard protocol);
     # valid: train on the train split only, report the validation split (for tuning a recipe)
     split: Literal["test", "valid"] = "test"
-    split_seed: int = 0
+    split_seed: int = checked(0, ge=0, le=SEED_MAX)
     augment: bool = True  # in memory: pad-and-crop + flip; stream: RandomResizedCrop + flip
     stream: bool = False  # imagefolder only: decode files per batch with DataLoader workers (ImageNet)
-    workers: int = 4  # DataLoader worker processes per rank (stream only)
+    workers: int = checked(4, ge=0, le=256)  # DataLoader worker processes per rank (stream only)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(not self.stream or self.name == "imagefolder", "stream", self.stream,
+                      "false unless data.name=imagefolder (other datasets are held in memory)"),)
 
 
 @dataclass(frozen=True)
 class NetConfig:
-    C: int | None = None  # channels of the first searchable stage; None = the family's standard size
-    N: int | None = None  # cells per stage (NB201) / normal cells per stage (DARTS: 3N+2 layers)
+    # channels of the first searchable stage; None = the family's standard size
+    C: int | None = checked(None, ge=1, le=MAX_CHANNELS)
+    # cells per stage (NB201) / normal cells per stage (DARTS: 3N+2 layers)
+    N: int | None = checked(None, ge=1, le=MAX_CELLS)
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = 0.05  # SGD learning rate for the global batch
-    momentum: float = 0.9
+    lr: float = checked(0.05, gt=0, le=10)  # SGD learning rate for the global batch
+    momentum: float = checked(0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: float = 5e-4
-    epochs: int = 4
-    batch_size: int = 64  # global batch (split evenly over torchrun ranks)
-    eval_batch_size: int = 256
+    weight_decay: float = checked(5e-4, ge=0, le=1)
+    epochs: int = checked(4, ge=1, le=100_000)
+    batch_size: int = checked(64, ge=1, le=1_000_000)  # global batch (split evenly over torchrun ranks)
+    eval_batch_size: int = checked(256, ge=1, le=1_000_000)
     schedule: Literal["cosine", "linear"] = "cosine"  # per step to 0; linear = SPOS's decay
-    warmup_epochs: int = 0  # linear warm-up from 0 to lr before the schedule starts
+    warmup_epochs: int = checked(0, ge=0, le=100_000)  # linear warm-up from 0 to lr before the schedule starts
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
+                      f"fewer epochs than optim.epochs = {self.epochs}"),)
 
 
 @dataclass(frozen=True)
 class RegConfig:
-    cutout: int = 0  # side of the zeroed square in pixels (DARTS: 16); 0 = off
-    drop_path_prob: float = 0.0  # final drop-path probability, raised linearly from 0 over epochs
+    cutout: int = checked(0, ge=0, le=MAX_IMAGE_SIZE)  # side of the zeroed square in pixels (DARTS: 16); 0 = off
+    drop_path_prob: float = checked(0.0, ge=0, lt=1)  # final drop-path probability, raised linearly from 0
     auxiliary: bool = False  # auxiliary head (DARTS) ...
-    auxiliary_weight: float = 0.4  # ... whose loss is added with this weight
-    label_smoothing: float = 0.0  # SPOS ImageNet: 0.1
-    grad_clip: float = 0.0  # max gradient norm; 0 = off (DARTS: 5)
+    auxiliary_weight: float = checked(0.4, ge=0, le=100)  # ... whose loss is added with this weight
+    label_smoothing: float = checked(0.0, ge=0, lt=1)  # SPOS ImageNet: 0.1
+    grad_clip: float = checked(0.0, ge=0, le=1e6)  # max gradient norm; 0 = off (DARTS: 5)
 
 
 @dataclass(frozen=True)
 class TrainRunConfig:
     genotype: str = ""  # the architecture, in the space's genotype notation (set by the CLI argument)
     space: str = "nb201"  # nb201 | darts | shufflenet | a user-registered space with a family
-    seed: int = 0
+    seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
-    eval_every: int = 1  # test-set evaluation every k epochs (the last epoch always)
+    eval_every: int = checked(1, ge=1, le=100_000)  # test-set evaluation every k epochs (the last epoch always)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -106,37 +118,29 @@ def _load(name: str) -> dict[str, Any]:
     return load_preset(name)
 
 
-def check_config(cfg: TrainRunConfig) -> None:
-    """Value checks the types cannot express; raises TnasError naming the key and the fix."""
-    o, r, d = cfg.optim, cfg.reg, cfg.data
-    checks = [
-        (o.epochs >= 1, "optim.epochs", o.epochs, "a positive number of epochs"),
-        (o.batch_size >= 1, "optim.batch_size", o.batch_size, "a positive batch size"),
-        (o.eval_batch_size >= 1, "optim.eval_batch_size", o.eval_batch_size, "a positive batch size"),
-        (o.lr > 0, "optim.lr", o.lr, "a positive learning rate"),
-        (0 <= o.warmup_epochs < o.epochs, "optim.warmup_epochs", o.warmup_epochs, "0 <= warmup < optim.epochs"),
-        (r.cutout >= 0, "reg.cutout", r.cutout, "a side in pixels >= 0 (0 = off)"),
-        (0 <= r.drop_path_prob < 1, "reg.drop_path_prob", r.drop_path_prob, "a probability in [0, 1)"),
-        (0 <= r.label_smoothing < 1, "reg.label_smoothing", r.label_smoothing, "a value in [0, 1)"),
-        (r.grad_clip >= 0, "reg.grad_clip", r.grad_clip, "a norm >= 0 (0 = off)"),
-        (cfg.eval_every >= 1, "eval_every", cfg.eval_every, "a positive number of epochs"),
-        (d.workers >= 0, "data.workers", d.workers, "a number of worker processes >= 0"),
-        (not d.stream or d.name == "imagefolder", "data.stream", d.stream,
-         "false unless data.name=imagefolder (other datasets are held in memory)"),
-    ]
-    for ok, key, value, expected in checks:
-        if not ok:
-            raise TnasError(f"Bad value {value!r} for '{key}': expected {expected}. Set it with {key}=...")
+def validate_train_config(cfg: TrainRunConfig) -> TrainRunConfig:
+    """Every value check of a training config before anything is loaded: the declared field rules
+    (`tnas.checks`), the registries (space with a model family, dataset, device, output folder)
+    and the genotype when one is set. Returns `cfg`."""
+    from tnas.space import get_space
+    from tnas.supernet.registry import get_family
+
+    validate(cfg)
+    check_common(cfg.space, cfg.data.name, cfg.device, cfg.out)
+    get_family(cfg.space)
+    if cfg.genotype.strip():
+        space = get_space(cfg.space)
+        space.validate(space.from_genotype(cfg.genotype))
+    return cfg
 
 
 def resolve_train_config(preset: str | None = None, overrides: dict[str, str] | None = None) -> TrainRunConfig:
     """Defaults <- preset (default `train-quick`) <- `key=value` overrides (strings, YAML-parsed)."""
     cfg = apply_overrides(TrainRunConfig(), _load(preset or DEFAULT_PRESET), parse=False)
-    cfg = apply_overrides(cfg, overrides or {}, parse=True)
-    check_config(cfg)
-    return cfg
+    return validate_train_config(apply_overrides(cfg, overrides or {}, parse=True))
 
 
 def train_config_from_dict(tree: dict[str, Any]) -> TrainRunConfig:
-    """Rebuild a TrainRunConfig from its saved dict (config.yaml / checkpoint)."""
-    return apply_overrides(TrainRunConfig(), flatten({k: v for k, v in tree.items() if k != "_meta"}), parse=False)
+    """Rebuild a TrainRunConfig from its saved dict (config.yaml / checkpoint), validated."""
+    cfg = apply_overrides(TrainRunConfig(), flatten({k: v for k, v in tree.items() if k != "_meta"}), parse=False)
+    return validate_train_config(cfg)

@@ -26,14 +26,16 @@ from tqdm import tqdm
 
 from tnas import __version__
 from tnas.errors import TnasError
-from tnas.run.checkpoint import load_checkpoint, save_checkpoint
+from tnas.run.checkpoint import save_checkpoint
 from tnas.run.dist import DistInfo, device_for, init_distributed
 from tnas.run.overrides import to_dict
+from tnas.run.preflight import built, probe_forward
+from tnas.run.resume import open_run
 from tnas.run.rundir import RunDir, environment, shared_run_path
 from tnas.run.search import Interrupted, _sigint, _StopFlag, resolve_device
 from tnas.space import SearchSpace, get_space
 from tnas.supernet.registry import NetSize, final_size, get_family
-from tnas.train.config import TrainRunConfig, check_config, train_config_from_dict
+from tnas.train.config import TrainRunConfig, train_config_from_dict, validate_train_config
 from tnas.train.data import BatchSource, derive_seed, make_source
 from tnas.train.loop import drop_path_at, evaluate, new_sums, set_drop_path, train_steps
 
@@ -121,7 +123,7 @@ def build_network(cfg: TrainRunConfig, space: SearchSpace, arch: torch.Tensor, s
 
 def build(cfg: TrainRunConfig) -> Trainer:
     """Data, network and optimizer for `cfg` (global RNG must be seeded by the caller)."""
-    check_config(cfg)
+    validate_train_config(cfg)
     device = resolve_device(cfg.device)
     info = init_distributed(device)
     device = device_for(device, info)
@@ -131,7 +133,11 @@ def build(cfg: TrainRunConfig) -> Trainer:
     source = make_source(cfg, device, info)
     d = source.info
     size = final_size(space, d.num_classes, d.in_channels, C=cfg.net.C, N=cfg.net.N, image_size=d.image_size)
-    model = build_network(cfg, space, arch, size).to(device)
+    fix = (f"Lower net.C / net.N (now C={size.C}, N={size.N}), or change data.image_size (now {size.image_size} px) "
+           "or optim.batch_size.")
+    model = built(lambda: build_network(cfg, space, arch, size).to(device), f"{space.name} network", fix)
+    probe_forward(model, model, (min(cfg.optim.batch_size // info.world, 2), size.in_channels, size.image_size,
+                                 size.image_size), device, f"{space.name} network", fix)
     if hasattr(model, "generator"):  # drop-path masks from the run's own generator (DARTS networks)
         model.generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, 5))
     o = cfg.optim
@@ -224,10 +230,7 @@ def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainR
         if cfg is None:
             raise TnasError("run_train needs a config (resolve_train_config(...)) or resume=RUN_DIR.")
         return cfg, None
-    path = Path(resume)
-    if not (path / "config.yaml").exists():
-        raise TnasError(f"'{path}' is not a tnas run directory (no config.yaml). Pass the folder `tnas train` printed.")
-    ck = load_checkpoint(path / "ckpt" / "last.pt")
+    path, _, ck = open_run(resume, "train")
     if ck.get("kind") != "train":
         raise TnasError(f"'{path}' is not a `tnas train` run (it was written by `tnas search`); resume it with "
                         f"`tnas search --resume {path}`.")
