@@ -166,3 +166,24 @@ def test_uniform_sampler_protocol():
     assert u.step() == {}
     u.load_state_dict(u.state_dict())
     assert u.state_dict()["version"] == 1
+
+
+def test_sampling_an_exhausted_space_repeats_seen_archs_instead_of_crashing():
+    """Issue 14: 2 decisions x 3 choices, all 9 archs observed, then sample(): no IndexError."""
+    import itertools
+
+    tiny = SearchSpace("tiny-2x3", tuple(Decision(f"d{i}", ("a", "b", "c")) for i in range(2)))
+    s = TNASSampler(tiny, TNASConfig(), seed=0)
+    everything = torch.tensor(list(itertools.product(range(3), repeat=2)))
+    s.observe(everything[:8], torch.rand(8, generator=gen(1)))
+    last = s.sample(1, generator=gen(2))  # one unseen arch left: skip_seen finds it
+    assert last.tolist() == everything[8:].tolist()
+    s.observe(everything[8:], torch.tensor([0.5]))
+    s.step()
+    for n in (1, 9, 20):
+        out = s.sample(n, generator=gen(3))
+        assert out.shape == (n, 2) and bool(((out >= 0) & (out < 3)).all())
+    one = SearchSpace("one-arch", (Decision("only", ("x",)),))
+    s1 = TNASSampler(one, TNASConfig(), seed=0)
+    s1.observe(torch.zeros(1, 1, dtype=torch.long), torch.tensor([1.0]))
+    assert s1.sample(3, generator=gen(4)).tolist() == [[0], [0], [0]]

@@ -281,7 +281,11 @@ class TNASSampler:
         if bad and self.space.size <= 2**20:
             free = torch.tensor(sorted(set(range(self.space.size)) - seen), dtype=torch.long)
             pick = free[torch.randperm(len(free), generator=generator)[: len(bad)]]
-            out[torch.tensor(bad[: len(pick)])] = self.space.from_keys(pick)
+            if len(pick):
+                out[torch.tensor(bad[: len(pick)], dtype=torch.long)] = self.space.from_keys(pick)
+            if len(pick) < len(bad):  # the space is exhausted: the rest repeat seen archs (no crash)
+                logger.info("all %d architectures of '%s' are seen; %d of %d samples repeat seen ones",
+                            self.space.size, self.space.name, len(bad) - len(pick), len(out))
         return out
 
     # ---- state ------------------------------------------------------------------------
