@@ -38,6 +38,25 @@ class Sampler(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def check_feedback(space: SearchSpace, archs: Tensor, scores: Tensor | float) -> tuple[Tensor, Tensor]:
+    """The arguments of `observe` checked and shaped: (archs long [N, D], scores float64 [N]) on the CPU.
+
+    Raises:
+        TnasError: a count mismatch, a NaN or infinite score, or an invalid architecture.
+    """
+    archs = archs.reshape(-1, space.num_decisions).cpu()
+    scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).cpu()
+    if archs.shape[0] != scores.shape[0]:
+        raise TnasError(
+            f"observe() got {archs.shape[0]} architectures but {scores.shape[0]} scores; pass one "
+            "score per architecture (archs long [N, D], scores float [N])."
+        )
+    if not bool(torch.isfinite(scores).all()):
+        raise TnasError("observe() got a NaN or infinite score; scores must be finite (higher = better).")
+    space.validate(archs)
+    return archs, scores
+
+
 def check_state(state: dict[str, Any], kind: str, version: int, what: str) -> None:
     """Raise TnasError unless `state` is a state_dict of `kind` at `version` (for `what`, e.g.
     'a TNASSampler'): loading another class's or another tnas version's state fails clearly."""

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from tnas.checks import checked, validate
 from tnas.errors import TnasError
-from tnas.sampler.base import SAMPLERS, check_state
+from tnas.sampler.base import SAMPLERS, check_feedback, check_state
 from tnas.sampler.rejection import novel
 from tnas.sampler.vae import TransformerVAE, VAEConfig
 from tnas.space.base import SearchSpace
@@ -53,6 +53,22 @@ class TNASConfig:
     def validate(self) -> None:
         """Raise TnasError naming the first bad field (see `tnas.checks`)."""
         validate(self, "sampler.")
+
+    @classmethod
+    def query_search(cls) -> TNASConfig:
+        """For searches that query a benchmark or train each candidate (`tnas_loop`, `tnas bench
+        sampler`): exploit early (eps0 0.5, eps_inc 0.2), a sharp top-10, never repeat an
+        architecture (skip_seen). These are the dataclass defaults (docs/sampler.md)."""
+        return cls()
+
+    @classmethod
+    def supernet_training(cls) -> TNASConfig:
+        """For sampling paths while training a supernet (TNAS-OS; the `nb201-cifar10` preset's
+        values): start uniform (eps0 0) and move slowly to at most 80 % VAE samples (eps_inc
+        0.01 per `step()`, i.e. per epoch), retrain on a broad top-100 with mild rank weighting
+        once 100 paths are scored, and allow repeats: a path is trained many times."""
+        return cls(eps0=0.0, eps_inc=0.01, eps_max=0.8, top_k=100, rank_kappa=0.5, skip_seen=False,
+                   min_observations=100)
 
 
 class TNASSampler:
@@ -96,16 +112,7 @@ class TNASSampler:
             archs: long [N, D] (or [D]).
             scores: float [N] (or scalar), higher is better.
         """
-        archs = archs.reshape(-1, self.space.num_decisions).cpu()
-        scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).cpu()
-        if archs.shape[0] != scores.shape[0]:
-            raise TnasError(
-                f"observe() got {archs.shape[0]} architectures but {scores.shape[0]} scores; pass one "
-                "score per architecture (archs long [N, D], scores float [N])."
-            )
-        if not bool(torch.isfinite(scores).all()):
-            raise TnasError("observe() got a NaN or infinite score; scores must be finite (higher = better).")
-        self.space.validate(archs)
+        archs, scores = check_feedback(self.space, archs, scores)
         for k, s in zip(self.space.keys(archs).tolist(), scores.tolist()):
             i = self._index.get(k)
             if i is None:

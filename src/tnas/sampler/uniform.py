@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
-from tnas.sampler.base import SAMPLERS, check_state
+from tnas.sampler.base import SAMPLERS, check_feedback, check_state
 from tnas.space.base import SearchSpace
 
 _VERSION = 1
@@ -30,7 +30,9 @@ class UniformSampler:
         return self.space.sample_uniform(n, generator)
 
     def observe(self, archs: Tensor, scores: Tensor) -> None:
-        """No-op: the uniform distribution does not learn."""
+        """Checks the feedback like every sampler (finite scores, valid archs), then ignores it:
+        the uniform distribution does not learn."""
+        check_feedback(self.space, archs, scores)
 
     def step(self) -> dict[str, float]:
         """No-op; returns no metrics."""
