@@ -58,8 +58,12 @@ def test_log_lines_own_line_epoch_time_includes_sampler_step_and_threads(
 
 
 def test_threads_is_validated() -> None:
+    from tnas.train.config import resolve_train_config, validate_train_config
+
     with pytest.raises(TnasError, match="threads"):
         validate_config(resolve_config(None, {"threads": "-1"}))
+    with pytest.raises(TnasError, match="threads"):
+        validate_train_config(resolve_train_config(None, {"genotype": "x", "threads": "-2"}))
 
 
 def test_every_strategy_and_train_have_a_job() -> None:

@@ -55,13 +55,13 @@ class OneShotJob(Job):
 
     def load_state_dict(self, ck: dict[str, Any]) -> None:
         self.parts.restore(ck)
-        if self.parts.phase == "done":
-            _log.info("run already finished")
 
     def position(self) -> tuple[int, int]:
         return self.parts.state.step, len(self.parts.memo)
 
     def fit(self, session: Session) -> None:
+        if self.parts.phase == "done":
+            _log.info("run already finished: %s", session.run.path)
         self.t0 = time.perf_counter()
         train(self.parts, session)
         self.history = search_stage(self.parts, session)
