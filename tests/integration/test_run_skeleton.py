@@ -14,7 +14,7 @@ import torch
 import tnas.train  # noqa: F401  (registers the train job)
 from tnas.errors import TnasError
 from tnas.run.config import resolve_config, validate_config
-from tnas.run.job import STRATEGIES
+from tnas.run.job import STRATEGIES, Job
 from tnas.run.search import run_search
 from tnas.sampler.uniform import UniformSampler
 
@@ -72,3 +72,11 @@ def test_every_strategy_and_train_have_a_job() -> None:
     assert set(STRATEGIES.names()) == {"spos", "tnas-os", *GRADIENT_STRATEGIES, "train"}
     assert STRATEGIES.get("spos") is STRATEGIES.get("tnas-os")
     assert len({STRATEGIES.get(s) for s in GRADIENT_STRATEGIES}) == 1
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_job_implements_the_skeleton(name: str) -> None:
+    job = STRATEGIES.get(name)
+    assert issubclass(job, Job)
+    for method in ("tag", "state_dict", "load_state_dict", "position", "fit", "finish"):
+        assert getattr(job, method) is not getattr(Job, method), f"{job.__name__}.{method}"
