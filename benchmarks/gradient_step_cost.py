@@ -49,12 +49,12 @@ def _batches(run, n: int, seed: int) -> list:
 
 
 def _time_block(run, batches) -> list[float]:
-    from tnas.run.gradient_search import _step
+    from tnas.run.gradient_search import search_step
 
     times = []
     for tb, vb in batches:
         t0 = time.perf_counter()
-        _step(run, tb, vb)
+        search_step(run, tb, vb)
         times.append(time.perf_counter() - t0)
         run.parts.state.step += 1
     return times
@@ -71,11 +71,11 @@ def _overhead(run, batches) -> tuple[float, float]:
     alpha = ArchParameters(p.supernet.space, 1e-3, generator=g)
     a_opt = torch.optim.Adam(alpha.parameters(), lr=3e-4)
     plain, tnas = [], []
-    from tnas.run.gradient_search import _step
+    from tnas.run.gradient_search import search_step
 
     for tb, vb in batches:
         t0 = time.perf_counter()
-        out = _step(run, tb, vb)
+        out = search_step(run, tb, vb)
         tnas.append(time.perf_counter() - t0)
         run.parts.state.step += 1
         arch = out["arch"]

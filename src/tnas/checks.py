@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from tnas.errors import TnasError, suggest
 
-SEED_MAX = 2**32 - 1  # seeds are combined (seed * 1000 + i) into 64-bit generator seeds
+SEED_MAX = 2**32 - 1  # run seeds; each random stream is hashed from (seed, name), `tnas.seeds`
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,8 @@ import pytest
 from tnas.cli import main
 from tnas.errors import TnasError
 from tnas.run.config import resolve_config
-from tnas.run.gradient_search import _open, run_gradient_search, train
+from tnas.run.gradient_search import GradientJob, run_gradient_search, train
+from tnas.run.job import Session, open_run_dir
 from tnas.run.search import Interrupted, run_search
 from tnas.space import get_space
 
@@ -105,9 +106,10 @@ class _StopAfter:
 def test_ctrl_c_mid_epoch_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
     extra = ["strategy=gdas"]
     ref, _ = run_gradient_search(resolve_config(None, _overrides(tmp_path / "ref", extra)), progress_bar=False)
-    run, rd = _open(resolve_config(None, _overrides(tmp_path / "cut", extra)), None)
+    job = GradientJob(resolve_config(None, _overrides(tmp_path / "cut", extra)))
+    rd = open_run_dir(job)
     with pytest.raises(Interrupted):
-        train(run, rd, _StopAfter(7), progress_bar=False)  # epoch 2, step 3 of 5
+        train(job, Session(job, rd, _StopAfter(7), progress_bar=False))  # epoch 2, step 3 of 5
     rd.close()
     assert not (rd.path / "result.json").exists()
     run_gradient_search(resume=rd.path, progress_bar=False)

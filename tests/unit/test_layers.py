@@ -3,11 +3,12 @@
 Layers, bottom up (a package may import only packages on lower layers; packages on one layer are
 independent of each other):
 
-    tnas (errors, registry, paths) -> ops, data -> space -> supernet, sampler -> strategy
-    -> evaluate, bench -> run, train, harness, cli (the run skeleton: being unified, issue 11 item 1)
+    tnas (errors, registry, paths, seeds) -> ops, data -> space -> supernet, sampler -> strategy
+    -> evaluate, bench -> run, harness -> train -> cli -> `python -m tnas`; the package face `tnas`
+    (spaces, families, `__version__`) sits above supernet, below strategy
 
 Imports inside functions count (a lazy import is still a dependency). Besides the layer rule, no
-two modules outside `tnas.run` may import each other in a loop.
+two modules may import each other in a loop.
 """
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS = {"tnas": 0, "ops": 1, "data": 1, "space": 2, "supernet": 3, "sampler": 3, "strategy": 4,
-          "evaluate": 5, "bench": 5}
-TOP = {"run", "train", "harness", "cli", "__init__", "__main__"}  # checked once the run skeleton lands
-UNFINISHED_CYCLES = ("tnas.run.",)  # the five run drivers import each other (issue 11 item 1)
+          "evaluate": 5, "bench": 5, "run": 6, "harness": 6, "train": 7, "cli": 8, "__main__": 9,
+          "__init__": 3.5}  # the face re-exports spaces and families (and `__version__`, read by the run layers)
 
 
 def modules(src: Path = SRC) -> dict[str, Path]:
@@ -64,17 +64,15 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
         pa = package(a)
         for b in sorted(targets):
             pb = package(b)
-            if pa == pb or pa in TOP:  # run-level packages may import any layer (for now: each other too)
+            if pa == pb:
                 continue
-            if pb in TOP or LAYERS[pb] >= LAYERS[pa]:
+            if LAYERS[pb] >= LAYERS[pa]:
                 bad.append(f"{a} -> {b} ({pa} -> {pb})")
     return bad
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected groups of modules (size > 1) outside the unfinished run drivers."""
-    graph = {a: {b for b in bs if not b.startswith(UNFINISHED_CYCLES)}
-             for a, bs in graph.items() if not a.startswith(UNFINISHED_CYCLES)}
+    """Strongly connected groups of modules (size > 1)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -106,12 +104,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_every_package_has_a_layer() -> None:
-    assert {package(m) for m in modules()} <= set(LAYERS) | TOP
+    assert {package(m) for m in modules()} <= set(LAYERS)
 
 
 def test_no_import_runs_up_a_layer() -> None:
     assert upward(imports(modules())) == []
 
 
-def test_no_import_cycles_outside_the_run_drivers() -> None:
+def test_no_import_cycles() -> None:
     assert cycles(imports(modules())) == []

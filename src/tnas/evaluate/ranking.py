@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,3 +143,23 @@ def cell_kind(genotype: str) -> str:
         return "disconnected"
     used = [op for j, i, op in live if j in fwd and i in back]
     return "conv" if any(op in _PARAMETRIC for op in used) else "parameter-free"
+
+
+def supernet_taus(evaluator: Any, table: Any, dataset: str, *, tau_set: str = "random", n: int = 100,
+                  n_top: int = 50) -> dict[str, Any]:
+    """Kendall tau between a supernet evaluator's accuracy and ground-truth test accuracy over a
+    fixed seeded cell set (`tau_set`: 'random' = `n` uniform cells, or 'stratified'): overall and
+    among the set's top-10% members; with the per-cell estimates (in the set's key order) so a
+    study can recompute any statistic. `evaluator` is a `SupernetEvaluator`; a fresh one on its
+    data (no memo, no callbacks) scores the set."""
+    from tnas.evaluate.supernet import SupernetEvaluator
+
+    space = evaluator.space
+    if tau_set == "stratified":
+        cells = stratified_cells(table, space, dataset, n=n, n_top=n_top)
+    else:
+        cells = random_cells(table, space, dataset, n=n)
+    ev = SupernetEvaluator(evaluator.supernet, space, evaluator.calib, evaluator.valid)
+    est = ev(space.from_keys(cells.keys)).numpy()
+    return {**kendall_taus(est, cells), "set": tau_set,
+            "keys": cells.keys.tolist(), "supernet_acc": [round(float(x), 4) for x in est]}

@@ -140,6 +140,7 @@ class RunConfig:
     seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
+    threads: int = checked(0, ge=0, le=1024)  # torch CPU threads for the run (0 = torch's default)
     data: DataConfig = field(default_factory=DataConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -13,10 +13,11 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.sampler.budget import within
+from tnas.sampler.rejection import rejection_sample
 from tnas.supernet.registry import NetSize, arch_cost, final_size, get_family
 
 if TYPE_CHECKING:
-    from tnas.run.search import Parts
+    from tnas.run.parts import Parts
 
 
 def cost_size(parts: Parts) -> NetSize:
@@ -53,23 +54,29 @@ def constraint(parts: Parts) -> Any:
 def check_constraint(parts: Parts) -> None:
     """Fail early (before anything is trained or written) when no architecture can meet the
     hard limits: choice 0 everywhere (the cheapest in the built-in spaces: 'none' / the 3x3
-    block), the cheapest choice per decision by cost, and 256 uniform samples are tried."""
+    block), the cheapest choice per decision by cost, and 256 uniform draws (the one rejection
+    sampler, `tnas.sampler.rejection`) are tried."""
     ok = constraint(parts)
     if ok is None:
         return
     space = parts.supernet.space
-    cands = torch.cat([torch.zeros(1, space.num_decisions, dtype=torch.long), _cheapest(parts),
-                       space.sample_uniform(256, torch.Generator().manual_seed(0))])
-    if not bool(ok(cands).any()):
-        s, size = parts.cfg.search, cost_size(parts)
-        params, flops = (min(v) for v in zip(*(arch_cost(space, a, size) for a in cands)))
-        raise TnasError(
-            f"No architecture meets the constraints search.max_params_M={s.max_params_M}, "
-            f"search.max_flops_M={s.max_flops_M} (counted on the {space.name} network with C={size.C}, N={size.N} "
-            f"at {size.image_size}x{size.image_size}): the cheapest tried has {params / 1e6:.4g}M parameters and "
-            f"{flops / 1e6:.4g}M FLOPs. Raise the limits, drop them (=null), or count on another size "
-            "(search.cost_C / cost_N / cost_image_size)."
-        )
+    fixed = torch.cat([torch.zeros(1, space.num_decisions, dtype=torch.long), _cheapest(parts)])
+
+    def uniform(k: int) -> torch.Tensor:
+        return space.sample_uniform(k, torch.Generator().manual_seed(0))
+
+    if bool(ok(fixed).any()) or len(rejection_sample(uniform, 1, batch=256, constraint=ok, max_draws=256).archs):
+        return
+    cands = torch.cat([fixed, uniform(256)])
+    s, size = parts.cfg.search, cost_size(parts)
+    params, flops = (min(v) for v in zip(*(arch_cost(space, a, size) for a in cands)))
+    raise TnasError(
+        f"No architecture meets the constraints search.max_params_M={s.max_params_M}, "
+        f"search.max_flops_M={s.max_flops_M} (counted on the {space.name} network with C={size.C}, N={size.N} "
+        f"at {size.image_size}x{size.image_size}): the cheapest tried has {params / 1e6:.4g}M parameters and "
+        f"{flops / 1e6:.4g}M FLOPs. Raise the limits, drop them (=null), or count on another size "
+        "(search.cost_C / cost_N / cost_image_size)."
+    )
 
 
 def found_cost(parts: Parts, arch: torch.Tensor) -> dict[str, Any] | None:

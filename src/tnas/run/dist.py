@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from tnas.errors import TnasError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -63,3 +65,16 @@ def allreduce_grads(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
     return loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise TnasError(f"Unknown device '{name}'. Expected auto, cpu, cuda or cuda:N.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TnasError(f"device={name} was requested but CUDA is not available here; use device=cpu or device=auto.")
+    return dev

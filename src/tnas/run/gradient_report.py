@@ -16,13 +16,14 @@ from typing import Any
 import matplotlib
 import torch
 
+from tnas.evaluate import SupernetEvaluator, eval_batches, fixed_batches
 from tnas.run.report import summary_lines
-from tnas.run.result import _ground_truth, _kendall
 from tnas.run.rundir import RunDir
-from tnas.run.search import _fixed_batches, eval_batches
+from tnas.run.truth import ground_truth, kendall
+from tnas.sampler.softmax import categorical_entropy
 from tnas.sampler.tnas import TNASSampler
-from tnas.strategy.gradient import derive_best_of, derive_mode
-from tnas.evaluate import SupernetEvaluator
+from tnas.seeds import stream
+from tnas.strategy.gradient import decoder_marginals, derive_best_of, derive_mode
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,10 +31,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 _log = logging.getLogger(__name__)
 
 
+def distribution(run: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The current architecture distribution: op probabilities float [D, K] and entropy per decision
+    float [D] (nats). TNAS-G: the marginal E_z p(a|z) over a fixed set of z draws (the stream
+    'marginals'), so epochs compare."""
+    p = run.parts
+    if isinstance(p.sampler, TNASSampler):
+        probs = decoder_marginals(p.sampler.vae, p.cfg.gradient.marginal_samples, stream(p.cfg.seed, "marginals"))
+    else:
+        probs = p.sampler.probs().cpu()
+    return probs, categorical_entropy(probs)
+
+
 def _evaluator(run: Any) -> SupernetEvaluator:
     """Supernet valid accuracy (%) after BN recalibration, on fixed batches (as the one-shot search)."""
-    p = run.parts
-    calib, valid = eval_batches(p, torch.Generator().manual_seed(p.cfg.seed * 1000 + 7))
+    p, s = run.parts, run.parts.cfg.search
+    calib, valid = eval_batches(p.data.train, p.data.valid, s.eval_batch_size, s.bn_batches, s.eval_batches,
+                                stream(p.cfg.seed, "search"))
     return SupernetEvaluator(p.supernet, p.supernet.space, calib, valid)
 
 
@@ -50,7 +64,7 @@ def derive(run: Any, ev: SupernetEvaluator) -> tuple[str, dict[str, dict[str, An
         return "argmax", {"argmax": info(p.sampler.derive())}
     vae = p.sampler.vae
     out = {"mode": info(derive_mode(vae))}
-    z_gen = torch.Generator().manual_seed(cfg.seed * 1000 + 8)
+    z_gen = stream(cfg.seed, "derive")
     best, _, cands, _ = derive_best_of(vae, ev, cfg.gradient.best_of, z_gen)
     out["best-of"] = {**info(best), "candidates": int(cands.shape[0]), "draws": cfg.gradient.best_of}
     return cfg.gradient.derive, out
@@ -64,14 +78,12 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     the final op probabilities and entropy per decision, and wall_seconds (search steps over all
     sessions of the run + this derivation; start-up and data loading excluded).
     """
-    from tnas.run.gradient_search import distribution
-
     p = run.parts
     space, cfg = p.supernet.space, p.cfg
     ev = _evaluator(run)
     name, derivations = derive(run, ev)
     best = torch.tensor(derivations[name]["arch"], dtype=torch.long)
-    test_batches = _fixed_batches(p.data.test, cfg.search.eval_batch_size, 10**9)
+    test_batches = fixed_batches(p.data.test, cfg.search.eval_batch_size, 10**9)
     probs, ent = distribution(run)
     result: dict[str, Any] = {
         "genotype": derivations[name]["genotype"], "arch": best.tolist(), "strategy": cfg.strategy,
@@ -82,14 +94,14 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
         "decisions": [d.name for d in space.decisions], "choices": [list(d.choices) for d in space.decisions],
         "final_probs": probs.tolist(), "final_entropy": ent.tolist(),
     }
-    gt, table = _ground_truth(p, best)
+    gt, table = ground_truth(cfg, space.name, best)
     result["ground_truth"] = gt
     if table is not None:
         for d in derivations.values():
             arch = torch.tensor(d["arch"], dtype=torch.long)[None]
             d["ground_truth_test"] = float(table.lookup(arch, gt["dataset"], "test")[0])
         if cfg.eval.tau_cells > 0:
-            result["kendall"] = _kendall(p, ev, table, gt["dataset"])
+            result["kendall"] = kendall(cfg, ev, table, gt["dataset"])
     run.seconds += time.perf_counter() - t0
     result["wall_seconds"] = run.seconds
     p.phase = "done"

@@ -2,16 +2,15 @@
 
 Each step takes one training batch (supernet weights, SGD with the one-shot run's cosine schedule)
 and one validation batch (architecture: alpha for DARTS/GDAS, the VAE decoder for TNAS-G, Adam);
-the steps themselves are `tnas.strategy.gradient`. The parts, data, run directory, checkpoint
-format and Ctrl-C handling are those of the one-shot pipeline (`tnas.run.search`); the
-checkpoint adds the architecture optimizer. It is written at every epoch end and on Ctrl-C, so a
+the steps themselves are `tnas.strategy.gradient`. The parts (`tnas.run.parts`) and the run
+directory, checkpoint and Ctrl-C handling (the run skeleton, `tnas.run.job`) are those of the
+one-shot job; the checkpoint adds the architecture optimizer. It is written at every epoch end and on Ctrl-C, so a
 resumed run ends with the same result as an uninterrupted one (tests/integration). At the end
 the final cell is derived, scored on the supernet and looked up in the NB201 table
 (`tnas.run.gradient_report`).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -19,50 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
-from tnas import __version__
 from tnas.errors import TnasError
-from tnas.run.checkpoint import save_checkpoint
-from tnas.run.config import RunConfig, config_from_dict
+from tnas.run.config import RunConfig
+from tnas.run.gradient_report import distribution, finish
+from tnas.run.job import STRATEGIES, Job, Session
 from tnas.run.overrides import flatten, to_dict
+from tnas.run.parts import build, epoch_stream
 from tnas.run.preflight import built
-from tnas.run.resume import open_run
-from tnas.run.rundir import RunDir, environment
-from tnas.run.search import Interrupted, Parts, epoch_stream, _shared_path, _sigint, _StopFlag, build
-from tnas.sampler.softmax import ArchParameters, categorical_entropy, tau_schedule
-from tnas.sampler.tnas import TNASSampler
-from tnas.strategy.gradient import darts_step, decoder_marginals, decoder_optimizer, gdas_step, tnas_g_step
+from tnas.sampler import build_sampler
+from tnas.sampler.softmax import ArchParameters, tau_schedule
+from tnas.seeds import stream, stream_seed
+from tnas.strategy.gradient import darts_step, decoder_optimizer, gdas_step, tnas_g_step
 
 _log = logging.getLogger(__name__)
 
 _VERSION = 1
 _SUMS = ("loss", "acc", "valid_loss", "valid_acc", "score")  # per-step metrics averaged per epoch
-
-
-@dataclasses.dataclass
-class GradientRun:
-    """The one-shot `Parts` (its `sampler` is the distribution: ArchParameters or TNASSampler)
-    plus the architecture optimizer (Adam on alpha, or on the decoder for TNAS-G)."""
-
-    parts: Parts
-    arch_optimizer: torch.optim.Optimizer
-    seconds: float = 0.0  # search time over all sessions of this run (epochs + derivation), s
-
-    def checkpoint(self) -> dict[str, Any]:
-        return {**self.parts.checkpoint(), "gradient": {"version": _VERSION, "seconds": self.seconds,
-                                                        "arch_optimizer": self.arch_optimizer.state_dict()}}
-
-    def restore(self, ck: dict[str, Any]) -> None:
-        state = ck.get("gradient", {})
-        if state.get("version") != _VERSION:
-            raise TnasError(
-                f"This checkpoint has gradient-search state version {state.get('version')!r}; this tnas reads "
-                f"version {_VERSION}. Resume it with the tnas version that wrote it, or start a new run."
-            )
-        self.parts.restore(ck)
-        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
-        self.seconds = float(state["seconds"])
 
 
 # one-shot options a gradient run does not read: the GA search stage and the per-step sampler
@@ -80,27 +52,84 @@ def _warn_unused(cfg: RunConfig) -> None:
                      "under gradient.*)", cfg.strategy, ", ".join(f"{k}={now[k]}" for k in changed))
 
 
-def build_gradient(cfg: RunConfig) -> GradientRun:
-    """The one-shot parts for `cfg`, with the gradient strategy's distribution and its optimizer."""
-    _warn_unused(cfg)
-    parts = build(cfg)
-    if parts.dist.world > 1:
-        raise TnasError(f"strategy={cfg.strategy} runs in one process; start it without torchrun.")
-    space, g = parts.supernet.space, cfg.gradient
+@STRATEGIES.register("darts", "darts-v2", "gdas", "tnas-g")
+class GradientJob(Job):
+    """The one-shot `Parts` (its `sampler` is the distribution: ArchParameters or TNASSampler)
+    plus the architecture optimizer (Adam on alpha, or on the decoder for TNAS-G)."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        _warn_unused(cfg)
+        self.cfg = cfg
+        self.parts = p = build(cfg)
+        if p.dist.world > 1:
+            raise TnasError(f"strategy={cfg.strategy} runs in one process; start it without torchrun.")
+        self.device, self.dist, self.is_main = p.device, p.dist, True
+        p.sampler, self.arch_optimizer = _distribution(cfg, p.supernet.space, p.device)
+        self.seconds = 0.0  # search time over all sessions of this run (epochs + derivation), s
+
+    def tag(self) -> str:
+        return self.cfg.strategy
+
+    def meta(self) -> dict[str, Any]:
+        return {"split": self.parts.data.split_info}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.parts.checkpoint(), "gradient": {"version": _VERSION, "seconds": self.seconds,
+                                                        "arch_optimizer": self.arch_optimizer.state_dict()}}
+
+    def load_state_dict(self, ck: dict[str, Any]) -> None:
+        state = ck.get("gradient", {})
+        if state.get("version") != _VERSION:
+            raise TnasError(
+                f"This checkpoint has gradient-search state version {state.get('version')!r}; this tnas reads "
+                f"version {_VERSION}. Resume it with the tnas version that wrote it, or start a new run."
+            )
+        self.parts.restore(ck)
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.seconds = float(state["seconds"])
+
+    def position(self) -> tuple[int, int]:
+        return self.parts.state.step, 0
+
+    def fit(self, session: Session) -> None:
+        train(self, session)
+
+    def finish(self, session: Session) -> dict[str, Any]:
+        done = session.run.path / "result.json"
+        if self.parts.phase == "done" and done.exists():
+            _log.info("run already finished: %s", session.run.path)
+            try:
+                return json.loads(done.read_text())
+            except (OSError, ValueError):  # unreadable: derive the result again
+                _log.warning("%s is unreadable; writing it again", done)
+        result = finish(self, session.run, time.perf_counter())
+        session.save()
+        return result
+
+    def step(self, train_batch: Any, valid_batch: Any) -> dict[str, Any]:
+        """One search step of the configured strategy (weights on train_batch, distribution on valid_batch)."""
+        return search_step(self, train_batch, valid_batch)
+
+
+def build_gradient(cfg: RunConfig) -> GradientJob:
+    """The gradient job for `cfg` (benchmarks step it directly with `job.step`)."""
+    return GradientJob(cfg)
+
+
+def _distribution(cfg: RunConfig, space: Any, device: torch.device) -> tuple[Any, torch.optim.Optimizer]:
+    """The strategy's architecture distribution (seeded from the stream 'sampler') and its optimizer."""
+    g = cfg.gradient
     if cfg.strategy == "tnas-g":
-        sampler = built(lambda: TNASSampler(space, cfg.sampler, seed=cfg.seed + 1, device=parts.device),
+        sampler = built(lambda: build_sampler("tnas", space, seed=stream_seed(cfg.seed, "sampler"),
+                                              config=cfg.sampler, device=device),
                         "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
-        opt = decoder_optimizer(sampler, g.tnas_g)
-        parts.sampler = sampler
-    else:
-        alpha = ArchParameters(space, g.alpha_init_std, generator=torch.Generator().manual_seed(cfg.seed + 1),
-                               device=parts.device)
-        opt = torch.optim.Adam(alpha.parameters(), lr=g.arch_lr, betas=(0.5, 0.999), weight_decay=g.arch_weight_decay)
-        parts.sampler = alpha
-    return GradientRun(parts, opt)
+        return sampler, decoder_optimizer(sampler, g.tnas_g)
+    alpha = ArchParameters(space, g.alpha_init_std, generator=stream(cfg.seed, "sampler"), device=device)
+    return alpha, torch.optim.Adam(alpha.parameters(), lr=g.arch_lr, betas=(0.5, 0.999),
+                                   weight_decay=g.arch_weight_decay)
 
 
-def _step(run: GradientRun, train_batch: Any, valid_batch: Any) -> dict[str, Any]:
+def search_step(run: GradientJob, train_batch: Any, valid_batch: Any) -> dict[str, Any]:
     """One search step of the configured strategy (weights on train_batch, distribution on valid_batch)."""
     p = run.parts
     cfg, g = p.cfg, p.cfg.gradient
@@ -121,20 +150,8 @@ def _step(run: GradientRun, train_batch: Any, valid_batch: Any) -> dict[str, Any
     return out
 
 
-def distribution(run: GradientRun) -> tuple[torch.Tensor, torch.Tensor]:
-    """The current architecture distribution: op probabilities float [D, K] and entropy per decision
-    float [D] (nats). TNAS-G: the marginal E_z p(a|z) over a fixed set of z draws, so epochs compare."""
-    p = run.parts
-    if isinstance(p.sampler, TNASSampler):
-        z_gen = torch.Generator().manual_seed(p.cfg.seed * 1000 + 9)  # the same z every epoch
-        probs = decoder_marginals(p.sampler.vae, p.cfg.gradient.marginal_samples, z_gen)
-    else:
-        probs = p.sampler.probs().cpu()
-    return probs, categorical_entropy(probs)
-
-
-def _accumulate(run: GradientRun, rd: RunDir, out: dict[str, Any]) -> None:
-    p = run.parts
+def _accumulate(job: GradientJob, session: Session, out: dict[str, Any]) -> None:
+    p = job.parts
     part = p.partial
     for k in _SUMS:
         if k in out:
@@ -145,16 +162,18 @@ def _accumulate(run: GradientRun, rd: RunDir, out: dict[str, Any]) -> None:
         part["refits"] = part.get("refits", 0.0) + 1
         part["refit_loss"] = float(out["refit"]["loss"])
     if "arch" in out:  # TNAS-G: the sampled cell and its (raw) validation-batch score
-        rd.log_archs([{"step": p.state.step, "phase": "train", "genotype": p.supernet.space.to_genotype(out["arch"]),
-                       "score": float(out["score"]), "source": "decoder"}])
+        session.run.log_archs([{"step": p.state.step, "phase": "train", "score": float(out["score"]),
+                                "genotype": p.supernet.space.to_genotype(out["arch"]), "source": "decoder"}])
 
 
-def _finish_epoch(run: GradientRun, rd: RunDir, seconds: float) -> None:
-    p = run.parts
+def _finish_epoch(job: GradientJob, session: Session, t0: float) -> None:
+    """Log the epoch (its time includes reading the distribution) and checkpoint."""
+    p = job.parts
     st, part = p.state, p.partial
     n = max(part.get("i", 0.0), 1.0)
-    probs, ent = distribution(run)
-    run.seconds += seconds
+    probs, ent = distribution(job)
+    seconds = time.perf_counter() - t0
+    job.seconds += seconds
     record = {"phase": "train", "epoch": st.epoch + 1, "step": st.step, "lr": p.optimizer.param_groups[0]["lr"],
               **{k: part[k] / n for k in _SUMS if k in part}, "tau": part.get("tau", float("nan")),
               "entropy_mean": float(ent.mean()), "entropy": ent.tolist(), "probs": probs.tolist(),
@@ -164,106 +183,55 @@ def _finish_epoch(run: GradientRun, rd: RunDir, seconds: float) -> None:
     st.history.append(record)
     st.epoch += 1
     p.step_in_epoch, p.partial = 0, {}
-    rd.log_metrics(record)
+    session.run.log_metrics(record)
     _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  valid acc %6.2f%%  tau %.2f  entropy %.3f  %5.1fs",
               st.epoch, p.cfg.train.epochs, record["loss"], record["acc"], record.get("valid_acc", float("nan")),
               record["tau"], record["entropy_mean"], seconds)
-    _save(run, rd)
+    session.save()
 
 
-def _save(run: GradientRun, rd: RunDir) -> None:
-    if rd.enabled:
-        save_checkpoint(rd.path / "ckpt" / "last.pt", run.checkpoint())
-
-
-def _interrupt(run: GradientRun, rd: RunDir, seconds: float) -> None:
+def _interrupt(job: GradientJob, session: Session, seconds: float) -> None:
     """Checkpoint mid-epoch (data stream replayed from the epoch start on resume) and raise."""
-    p = run.parts
-    data_now = p.gens["data"].get_state()
-    run.seconds += seconds
-    _save(run, rd)
-    p.gens["data"].set_state(data_now)
-    raise Interrupted(rd.path)
+    data_now = job.parts.gens["data"].get_state()
+    job.seconds += seconds
+    try:
+        session.interrupt()
+    finally:
+        job.parts.gens["data"].set_state(data_now)
 
 
-def train(run: GradientRun, rd: RunDir, flag: _StopFlag, progress_bar: bool = True) -> None:
+def train(job: GradientJob, session: Session) -> None:
     """Search steps from the checkpointed position to `train.epochs`, checkpointing each epoch."""
-    p = run.parts
+    p = job.parts
     cfg, st = p.cfg, p.state
-    bar = tqdm(total=cfg.train.epochs * p.steps_per_epoch, initial=st.step, desc=f"search {cfg.strategy}",
-               unit="step", disable=not progress_bar, leave=False, dynamic_ncols=True)
+    bar = session.bar(cfg.train.epochs * p.steps_per_epoch, st.step, f"search {cfg.strategy}")
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(p)
             t0 = time.perf_counter()
             while p.step_in_epoch < p.steps_per_epoch:
-                if flag.stop:
-                    _interrupt(run, rd, time.perf_counter() - t0)
+                if session.stop:
+                    _interrupt(job, session, time.perf_counter() - t0)
                 valid = p.data.valid.random_batch(cfg.train.batch_size, p.gens["valid"])
-                out = _step(run, next(batches), valid)
+                out = search_step(job, next(batches), valid)
                 st.step += 1
                 p.step_in_epoch += 1
-                _accumulate(run, rd, out)
+                _accumulate(job, session, out)
                 bar.update(1)
-            _finish_epoch(run, rd, time.perf_counter() - t0)
+            _finish_epoch(job, session, t0)
     finally:
         bar.close()
 
 
-def _open(cfg: RunConfig | None, resume: str | Path | None,
-          ck: dict[str, Any] | None = None) -> tuple[GradientRun, RunDir]:
-    """Build the run (fresh, or restored from `resume`'s last checkpoint `ck`, read here when not
-    given) and its directory."""
-    if resume is not None and ck is None:
-        _, _, ck = open_run(resume, "search")
-    if ck is not None:
-        cfg = cfg or config_from_dict(ck["config"])
-    assert cfg is not None
-    run = build_gradient(cfg)
-    p = run.parts
-    if ck is not None:
-        run.restore(ck)
-        rd = RunDir(Path(resume), enabled=True)  # type: ignore[arg-type]
-        rd.truncate_logs(p.state.step)
-    else:
-        rd = RunDir(_shared_path(p, cfg), enabled=True)
-        rd.write_config(to_dict(cfg), {"tnas_version": __version__, "split": p.data.split_info})
-        rd.write_env(environment(p.device))
-    return run, rd
-
-
 def run_gradient_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
-                        checkpoint: dict[str, Any] | None = None,
                         progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
-    """A DARTS, DARTS-V2, GDAS or TNAS-G search (or resume its run directory) end to end.
+    """A DARTS, DARTS-V2, GDAS or TNAS-G search (or resume its run directory) end to end: the
+    same as `tnas.run.search.run_search` (which this calls) for a gradient strategy.
 
-    Args:
-        cfg: the run config (`cfg.strategy` in GRADIENT_STRATEGIES); None when resuming.
-        resume: a run directory written by an earlier, interrupted call; its saved config is used.
-        checkpoint: its last checkpoint when the caller has read it already (`run_search`).
-        progress_bar: show a tqdm bar over the search steps.
-    Returns:
-        (result dict as written to result.json, run directory).
     Raises:
         TnasError: bad config, or a NaN loss / architecture parameters (the last checkpoint is kept).
         Interrupted: after Ctrl-C, once the checkpoint is written.
     """
-    from tnas.run.gradient_report import finish
+    from tnas.run.search import run_search
 
-    run, rd = _open(cfg, resume, checkpoint)
-    _log.info("run directory: %s", rd.path)
-    if run.parts.phase == "done" and (rd.path / "result.json").exists():
-        _log.info("run already finished: %s", rd.path)
-        try:
-            return json.loads((rd.path / "result.json").read_text()), rd.path
-        except (OSError, ValueError):  # unreadable: derive the result again
-            _log.warning("%s is unreadable; writing it again", rd.path / "result.json")
-    flag = _StopFlag()
-    try:
-        with _sigint(flag):
-            train(run, rd, flag, progress_bar)
-            result = finish(run, rd, time.perf_counter())
-            _save(run, rd)
-    finally:
-        rd.close()
-    return result, rd.path
+    return run_search(cfg, resume=resume, progress_bar=progress_bar)

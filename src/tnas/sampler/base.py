@@ -73,6 +73,7 @@ SamplerFactory = Callable[..., Sampler]
 SAMPLERS: Registry[SamplerFactory] = Registry("sampler", "Register new samplers with tnas.sampler.SAMPLERS.register.")
 
 
-def build_sampler(name: str, space: SearchSpace, *, seed: int = 0, config: Any = None) -> Sampler:
-    """The registered sampler `name` over `space`, seeded with `seed`."""
-    return SAMPLERS.get(name)(space, seed=seed, config=config)
+def build_sampler(name: str, space: SearchSpace, *, seed: int = 0, config: Any = None, **options: Any) -> Sampler:
+    """The registered sampler `name` over `space`, seeded with `seed`; `options` (e.g. device=)
+    go to factories that take them."""
+    return SAMPLERS.get(name)(space, seed=seed, config=config, **options)

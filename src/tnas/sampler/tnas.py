@@ -331,4 +331,4 @@ class TNASSampler:
         self._gen.set_state(state["generator"])
 
 
-SAMPLERS.add("tnas", lambda space, *, seed=0, config=None: TNASSampler(space, config, seed))
+SAMPLERS.add("tnas", lambda space, *, seed=0, config=None, device="cpu": TNASSampler(space, config, seed, device))

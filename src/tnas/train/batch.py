@@ -1,5 +1,5 @@
 """What every `BatchSource` of `tnas train` shares: the batch type, the data facts, the source
-protocol, cutout, and the seed derivation its per-epoch streams use.
+protocol and cutout (per-epoch streams are named streams of `tnas.seeds`).
 
 Both sources (in memory, `tnas.train.data`; streamed folders, `tnas.train.stream`) build on it.
 """
@@ -9,16 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import Tensor
 
 Batch = tuple[Tensor, Tensor]  # x float [B, C, H, W] normalised, y long [B]
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (numpy SeedSequence): independent streams per (seed, epoch, ...)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
 def cutout(x: Tensor, length: int, generator: torch.Generator) -> Tensor:

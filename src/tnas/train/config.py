@@ -89,6 +89,7 @@ class TrainRunConfig:
     seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
+    threads: int = checked(0, ge=0, le=1024)  # torch CPU threads for the run (0 = torch's default)
     eval_every: int = checked(1, ge=1, le=100_000)  # test-set evaluation every k epochs (the last epoch always)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     net: NetConfig = field(default_factory=NetConfig)

@@ -19,7 +19,8 @@ import torch
 from tnas.data import DataSplits, ImageSet, load_dataset
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo
-from tnas.train.batch import Batch, BatchSource, DataInfo, cutout, derive_seed
+from tnas.seeds import stream
+from tnas.train.batch import Batch, BatchSource, DataInfo, cutout
 from tnas.train.config import TrainRunConfig
 
 _log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class InMemorySource:
         self.info = DataInfo(self.train.num_classes, c, h, len(self.train), len(self.test), record)
 
     def train_batches(self, epoch: int, start: int) -> Iterator[Batch]:
-        g = torch.Generator().manual_seed(derive_seed(self.cfg.seed, epoch, 1))
+        g = stream(self.cfg.seed, "train-data", epoch)
         local = self.global_batch // self.dist.world
         lo = self.dist.rank * local
         batches = self.train.batches(self.global_batch, generator=g, shuffle=True, augment=self.cfg.data.augment)

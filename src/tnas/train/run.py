@@ -13,30 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from tnas import __version__
 from tnas.errors import TnasError
-from tnas.run.checkpoint import save_checkpoint
-from tnas.run.dist import DistInfo, device_for, init_distributed
+from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
+from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.overrides import to_dict
 from tnas.run.preflight import built, probe_forward
 from tnas.run.resume import open_run
-from tnas.run.rundir import RunDir, environment, shared_run_path
-from tnas.run.search import Interrupted, _sigint, _StopFlag, resolve_device
+from tnas.seeds import stream
 from tnas.space import SearchSpace, get_space
 from tnas.supernet.registry import NetSize, final_size, get_family
 from tnas.train.config import TrainRunConfig, train_config_from_dict, validate_train_config
-from tnas.train.data import BatchSource, derive_seed, make_source
+from tnas.train.data import BatchSource, make_source
 from tnas.train.loop import drop_path_at, evaluate, new_sums, set_drop_path, train_steps
 
 _log = logging.getLogger(__name__)
@@ -45,13 +40,16 @@ _log = logging.getLogger(__name__)
 class TrainInterrupted(Interrupted):
     """Ctrl-C during `tnas train`; the checkpoint is written (the message names the resume command)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.args = (f"interrupted; checkpoint saved. Resume with: tnas train --resume {path}",)
+    command = "train"
 
 
 @dataclasses.dataclass
 class TrainState:
+    """Progress of `tnas train`. Not `tnas.strategy.oneshot.TrainState`: that one holds only the
+    one-shot loop's counters and sampler baseline (the rest lives in `Parts`); this one also holds
+    the interrupted epoch's running sums, the accumulated time and the finished flag, and is saved
+    as it is in the checkpoint of a train run."""
+
     epoch: int = 0  # finished epochs
     step: int = 0  # finished optimizer steps (all epochs)
     step_in_epoch: int = 0  # > 0 only in a checkpoint written by Ctrl-C mid-epoch
@@ -122,7 +120,7 @@ def build_network(cfg: TrainRunConfig, space: SearchSpace, arch: torch.Tensor, s
 
 
 def build(cfg: TrainRunConfig) -> Trainer:
-    """Data, network and optimizer for `cfg` (global RNG must be seeded by the caller)."""
+    """Data, network and optimizer for `cfg` (the global RNG is seeded by the run skeleton)."""
     validate_train_config(cfg)
     device = resolve_device(cfg.device)
     info = init_distributed(device)
@@ -139,7 +137,7 @@ def build(cfg: TrainRunConfig) -> Trainer:
     probe_forward(model, model, (min(cfg.optim.batch_size // info.world, 2), size.in_channels, size.image_size,
                                  size.image_size), device, f"{space.name} network", fix)
     if hasattr(model, "generator"):  # drop-path masks from the run's own generator (DARTS networks)
-        model.generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, 5))
+        model.generator = stream(cfg.seed, "drop-path", device=device)
     o = cfg.optim
     optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                                 nesterov=o.nesterov and o.momentum > 0)
@@ -161,11 +159,11 @@ def _all_sum(t: torch.Tensor, tr: Trainer) -> torch.Tensor:
     return out.cpu()
 
 
-def _stopper(tr: Trainer, flag: _StopFlag) -> Any:
+def _stopper(tr: Trainer, session: Session) -> Any:
     """should_stop(): the Ctrl-C flag, agreed over all ranks (any rank stopping stops all at the same step)."""
     if tr.dist.world == 1:
-        return lambda: flag.stop
-    return lambda: bool(_all_sum(torch.tensor([float(flag.stop)]), tr)[0] > 0)
+        return lambda: session.stop
+    return lambda: bool(_all_sum(torch.tensor([float(session.stop)]), tr)[0] > 0)
 
 
 def _evaluate(tr: Trainer) -> dict[str, Any]:
@@ -178,30 +176,23 @@ def _evaluate(tr: Trainer) -> dict[str, Any]:
                     reduce=(lambda t: _all_sum(t, tr)) if tr.dist.world > 1 else None)
 
 
-def _save(tr: Trainer, run: RunDir) -> None:
-    if run.enabled:
-        save_checkpoint(run.path / "ckpt" / "last.pt", tr.checkpoint())
-
-
-def _epoch(tr: Trainer, run: RunDir, flag: _StopFlag, progress_bar: bool) -> None:
+def _epoch(tr: Trainer, session: Session) -> None:
     """One (possibly resumed) epoch: train, evaluate when due, log, checkpoint."""
     cfg, st, steps = tr.cfg, tr.state, tr.source.steps_per_epoch
     epochs = cfg.optim.epochs
     set_drop_path(tr.model, drop_path_at(st.epoch, epochs, cfg.reg.drop_path_prob))
-    bar = tqdm(total=steps, initial=int(st.sums["i"]), desc=f"epoch {st.epoch + 1}/{epochs}", unit="step",
-               disable=not progress_bar, leave=False, dynamic_ncols=True)
+    bar = session.bar(steps, int(st.sums["i"]), f"epoch {st.epoch + 1}/{epochs}")
     t0 = time.perf_counter()
     done = train_steps(tr.wrapped, tr.optimizer, tr.source.train_batches(st.epoch, int(st.sums["i"])), st.sums,
                        optim=cfg.optim, reg=cfg.reg, first_step=st.epoch * steps, total_steps=epochs * steps,
-                       steps=steps, should_stop=_stopper(tr, flag),
+                       steps=steps, should_stop=_stopper(tr, session),
                        on_step=lambda m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.3f}")))
     bar.close()
     st.step = st.epoch * steps + int(st.sums["i"])
     if not done:
         st.step_in_epoch = int(st.sums["i"])
         st.seconds += time.perf_counter() - t0
-        _save(tr, run)
-        raise TrainInterrupted(run.path)
+        session.interrupt()
     sums = _all_sum(torch.tensor([st.sums["loss"], st.sums["correct"], st.sums["seen"]], dtype=torch.float64), tr)
     record: dict[str, Any] = {"phase": "train", "epoch": st.epoch + 1, "step": st.step,
                               "lr": tr.optimizer.param_groups[0]["lr"],
@@ -214,15 +205,52 @@ def _epoch(tr: Trainer, run: RunDir, flag: _StopFlag, progress_bar: bool) -> Non
     st.seconds += record["seconds"]
     st.history.append(record)
     st.epoch, st.step_in_epoch, st.sums = st.epoch + 1, 0, new_sums()
-    run.log_metrics(record)
+    session.run.log_metrics(record)
     _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  test acc %s  lr %.4g  %5.1fs", st.epoch, epochs,
               record["loss"], record["train_acc"],
               f"{record['test_acc']:6.2f}%" if "test_acc" in record else "   -   ", record["lr"], record["seconds"])
-    _save(tr, run)
+    session.save()
 
 
-def _shared_path(tr: Trainer) -> Path:
-    return shared_run_path(tr.dist.is_main, tr.dist.world, tr.cfg.out, tr.cfg.space, "train", tr.cfg.seed)
+@STRATEGIES.register("train")
+class TrainJob(Job):
+    """`tnas train` as a job of the run skeleton: a `Trainer`, its epochs, its report."""
+
+    command = "train"
+    interrupted = TrainInterrupted
+
+    def __init__(self, cfg: TrainRunConfig) -> None:
+        self.cfg = cfg
+        self.trainer = build(cfg)
+        self.device, self.dist, self.is_main = self.trainer.device, self.trainer.dist, self.trainer.dist.is_main
+
+    def tag(self) -> str:
+        return "train"
+
+    def meta(self) -> dict[str, Any]:
+        return {"command": "train", "data": self.trainer.source.info.record}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.trainer.checkpoint()
+
+    def load_state_dict(self, ck: dict[str, Any]) -> None:
+        self.trainer.restore(ck)
+
+    def position(self) -> tuple[int, int]:
+        return self.trainer.state.step, 0
+
+    def fit(self, session: Session) -> None:
+        while self.trainer.state.epoch < self.cfg.optim.epochs:
+            _epoch(self.trainer, session)
+
+    def finish(self, session: Session) -> dict[str, Any]:
+        from tnas.train.report import finish
+
+        result = finish(self.trainer, session.run)
+        if not self.trainer.state.done:  # the final checkpoint marks the run finished
+            self.trainer.state.done = True
+            session.save()
+        return result
 
 
 def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainRunConfig, dict[str, Any] | None]:
@@ -237,17 +265,6 @@ def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainR
     return train_config_from_dict(ck["config"]), ck
 
 
-@contextmanager
-def _seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """The run's own global RNG (weight init, drop path), restored for the caller afterwards."""
-    devices = []
-    if device.type == "cuda":  # this rank's GPU (torchrun sets LOCAL_RANK)
-        devices = [device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0"))]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
 def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = None,
               progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
     """Train `cfg.genotype` from scratch (or resume a run directory). Returns (result, run directory).
@@ -256,33 +273,5 @@ def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = 
         TnasError: bad config, genotype, data or run directory.
         TrainInterrupted: Ctrl-C; the checkpoint is written and the run can be resumed.
     """
-    from tnas.train.report import finish
-
     cfg, ck = _open(cfg, resume)
-    with _seeded_rng(cfg.seed, resolve_device(cfg.device)):
-        tr = build(cfg)
-        if ck is not None:
-            tr.restore(ck)
-            run = RunDir(Path(resume), enabled=tr.dist.is_main)
-            run.truncate_logs(tr.state.step)
-        else:
-            run = RunDir(_shared_path(tr), enabled=tr.dist.is_main)
-            run.write_config(to_dict(cfg), {"tnas_version": __version__, "command": "train",
-                                            "data": tr.source.info.record})
-            run.write_env(environment(tr.device))
-        if not tr.dist.is_main:  # one console, one set of logs
-            progress_bar = False
-            logging.getLogger("tnas").setLevel(logging.WARNING)
-        _log.info("run directory: %s", run.path)
-        flag = _StopFlag()
-        try:
-            with _sigint(flag):
-                while tr.state.epoch < cfg.optim.epochs:
-                    _epoch(tr, run, flag, progress_bar)
-            result = finish(tr, run)
-            if not tr.state.done:  # the final checkpoint marks the run finished
-                tr.state.done = True
-                _save(tr, run)
-        finally:
-            run.close()
-    return result, run.path
+    return run_job(TrainJob, cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar)

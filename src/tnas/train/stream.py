@@ -30,7 +30,8 @@ from tnas.data.split import stratified_limit
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo
 from tnas.train.config import TrainRunConfig
-from tnas.train.batch import Batch, DataInfo, cutout, derive_seed
+from tnas.seeds import stream, stream_seed
+from tnas.train.batch import Batch, DataInfo, cutout
 
 _log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class ImageFolderStream(Dataset):
             raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
         s = self.image_size
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = np.random.default_rng([stream_seed(self.seed, "train-augment"), self.epoch, i])
             img = img.resize((s, s), Image.BILINEAR, box=random_resized_box(*img.size, rng))
             if rng.random() < 0.5:
                 img = img.transpose(Image.FLIP_LEFT_RIGHT)
@@ -181,11 +182,11 @@ class StreamSource:
         self.train.epoch = epoch  # workers copy the dataset when the iterator starts
         self.sampler.set_epoch(epoch)
         self.sampler.start = start * self.local
-        loader = self._loader(self.train, self.local, self.sampler, True, derive_seed(self.cfg.seed, epoch, 3))
+        loader = self._loader(self.train, self.local, self.sampler, True, stream_seed(self.cfg.seed, "train-loader", epoch))
         for step, (x, y) in enumerate(loader, start):
             x, y = self._to_device(x, y)
             if self.cfg.reg.cutout:
-                g = torch.Generator().manual_seed(derive_seed(self.cfg.seed, epoch, step, self.dist.rank, 4))
+                g = stream(self.cfg.seed, "train-cutout", epoch, step, self.dist.rank)
                 x = cutout(x, self.cfg.reg.cutout, g)
             yield x, y
 

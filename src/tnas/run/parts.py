@@ -1,0 +1,162 @@
+"""The parts every `tnas search` job is built from: data, supernet, sampler, optimizer, schedule,
+named random streams and loop counters (`Parts`, `build`), and the training data stream that a
+run resumed mid-epoch replays (`epoch_stream`). Shared by the one-shot and the gradient job.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from tnas import __version__
+from tnas.data import DataSplits, load_dataset
+from tnas.errors import TnasError
+from tnas.run.checkpoint import rng_state, set_rng_state
+from tnas.run.config import RunConfig, validate_config
+from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
+from tnas.run.overrides import to_dict
+from tnas.run.preflight import built, check_batch, check_eval_memory, probe_forward
+from tnas.sampler import build_sampler
+from tnas.seeds import stream, stream_seed
+from tnas.space import SearchSpace, get_space
+from tnas.strategy.oneshot import TrainState
+from tnas.supernet.registry import NetSize, build_supernet
+
+
+@dataclasses.dataclass
+class Parts:
+    """The stateful objects of a run."""
+
+    cfg: RunConfig
+    device: torch.device
+    data: DataSplits
+    supernet: torch.nn.Module
+    sampler: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    gens: dict[str, torch.Generator]
+    steps_per_epoch: int
+    state: TrainState
+    memo: dict[int, float]
+    phase: str = "train"  # train | search | done
+    step_in_epoch: int = 0  # > 0 only in a checkpoint written by Ctrl-C mid-epoch
+    epoch_data_state: torch.Tensor | None = None  # data generator state at the epoch's start
+    partial: dict[str, float] = dataclasses.field(default_factory=dict)  # running sums of the epoch
+    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
+    evaluator: Any = None  # the search stage's SupernetEvaluator (reused for the final report)
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "tnas_version": __version__, "config": to_dict(self.cfg), "phase": self.phase,
+            "supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
+            "rng": rng_state(self.gens), "state": dataclasses.asdict(self.state), "memo": dict(self.memo),
+            "step_in_epoch": self.step_in_epoch, "epoch_data_state": self.epoch_data_state,
+            "partial": dict(self.partial),
+        }
+
+    def restore(self, ck: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(ck["supernet"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.sampler.load_state_dict(ck["sampler"])
+        set_rng_state(self.gens, ck["rng"])
+        self.state = TrainState(**ck["state"])
+        self.memo.update(ck["memo"])
+        self.phase = ck["phase"]
+        self.step_in_epoch, self.epoch_data_state = ck["step_in_epoch"], ck["epoch_data_state"]
+        self.partial = dict(ck["partial"])
+
+
+def build(cfg: RunConfig) -> Parts:
+    """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet).
+    Every check that needs the data or the network runs here, before a run directory exists."""
+    validate_config(cfg)
+    device = resolve_device(cfg.device)
+    info = init_distributed(device)
+    device = device_for(device, info)
+    if cfg.train.batch_size % (info.world * cfg.train.micro_batches):
+        raise TnasError(
+            f"train.batch_size={cfg.train.batch_size} must be divisible by world size x train.micro_batches "
+            f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
+        )
+    space = get_space(cfg.space)
+    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
+                        limit=cfg.data.limit, image_size=cfg.data.image_size)
+    train = data.train
+    check_batch("train.batch_size", cfg.train.batch_size, train)
+    size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
+                   in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
+    fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
+           f"(now {size.image_size} px) or train.batch_size.")
+    with torch.random.fork_rng(devices=[]):  # initial weights from the run's stream 'init', global RNG untouched
+        torch.manual_seed(stream_seed(cfg.seed, "init"))
+        supernet = built(lambda: build_supernet(space, size).to(device), f"{cfg.space} supernet", fix)
+    arch0 = torch.zeros(space.num_decisions, dtype=torch.long, device=device)
+    piece = cfg.train.batch_size // (info.world * cfg.train.micro_batches)
+    probe_forward(supernet, lambda x: supernet(x, arch0), (min(piece, 2), size.in_channels, size.image_size,
+                  size.image_size), device, f"{cfg.space} supernet", fix)
+    check_eval_memory(cfg.search, train, data.valid, device)
+    sampler = build_run_sampler(cfg, space, device)
+    t = cfg.train
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=t.lr, momentum=t.momentum,
+                                weight_decay=t.weight_decay, nesterov=t.nesterov and t.momentum > 0)
+    steps = t.steps_per_epoch or max(1, len(train) // t.batch_size)
+    _check_feedback(cfg, steps)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, t.epochs * steps))
+    gens = {name: stream(cfg.seed, name) for name in ("data", "arch", "valid")}
+    parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
+    parts.dist = info
+    return parts
+
+
+def build_run_sampler(cfg: RunConfig, space: SearchSpace, device: torch.device) -> Any:
+    """The one-shot sampler of `cfg.strategy` (tnas-os: the TNAS VAE, spos: uniform) from the
+    sampler registry, seeded from the stream 'sampler'."""
+    seed = stream_seed(cfg.seed, "sampler")
+    if cfg.strategy != "tnas-os":
+        return build_sampler("uniform", space, seed=seed)
+    return built(lambda: build_sampler("tnas", space, seed=seed, config=cfg.sampler, device=device),
+                 "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
+
+
+def _check_feedback(cfg: RunConfig, steps: int) -> None:
+    """TNAS-OS must score enough architectures to ever train its VAE; otherwise it would quietly
+    be uniform sampling (strategy=spos)."""
+    if cfg.strategy != "tnas-os":
+        return
+    scored = cfg.train.epochs * steps // cfg.train.score_every
+    if scored < cfg.sampler.min_observations:
+        raise TnasError(
+            f"train.score_every={cfg.train.score_every} scores only {scored} architectures in {cfg.train.epochs} "
+            f"epochs x {steps} steps, fewer than sampler.min_observations={cfg.sampler.min_observations}, so the "
+            "TNAS VAE would never train and TNAS-OS would be uniform sampling. Lower train.score_every or "
+            "sampler.min_observations, train longer, or use strategy=spos."
+        )
+
+
+def _epoch_batches(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches for one epoch, cycling through the split as often as needed."""
+    cfg = parts.cfg
+    while True:
+        yield from parts.data.train.batches(cfg.train.batch_size, generator=parts.gens["data"],
+                                            shuffle=True, augment=cfg.data.augment)
+
+
+def epoch_stream(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The current epoch's training batches, positioned at `parts.step_in_epoch`.
+
+    A fresh epoch remembers where its data stream starts; a run resumed mid-epoch replays the
+    stream from there up to the interruption, so it sees exactly the batches it would have seen.
+    """
+    if parts.step_in_epoch == 0:
+        parts.epoch_data_state = parts.gens["data"].get_state()
+        parts.partial = {}
+    else:
+        parts.gens["data"].set_state(parts.epoch_data_state)
+    batches = _epoch_batches(parts)
+    for _ in range(parts.step_in_epoch):
+        next(batches)
+    return batches
