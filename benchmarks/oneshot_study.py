@@ -172,7 +172,8 @@ def _jobs(planned: list[tuple[str, str, int, list[str]]], base: list[str], out: 
             continue
         tag = hashlib.sha1(" ".join(sets).encode()).hexdigest()[:8]  # other settings never resume this run
         jobs.append((lab, method, seed, sets, str(scratch / f"{_file_name(lab, seed)}__{tag}"), str(rec)))
-    return sorted(jobs, key=lambda j: -COST.get(j[1], 1.0))  # longest first: a short pool tail
+    # longest first (a short pool tail), then by seed: a study stopped midway has whole pairs
+    return sorted(jobs, key=lambda j: (-COST.get(j[1], 1.0), j[2]))
 
 
 def _collect(results, failed: list[dict], t0: float) -> None:
