@@ -29,12 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  tnas search train.epochs=3 sampler.eps_inc=0.2 search.budget=50\n"
             "  tnas search strategy=spos\n  tnas search strategy=gdas train.epochs=20\n  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0\n"
             "  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0 search.budget=300\n"
+            "  tnas search nb201-cifar10-cpu-proxy seeds=0-4 workers=2   # 5 seeds, 2 at a time, summary.md\n"
             "  tnas search --list-presets\n  tnas search --show-config digits-quick"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("args", nargs="*", metavar="PRESET|key=value",
-                   help="an optional preset name or YAML file, then config overrides such as train.epochs=3")
+                   help="an optional preset name or YAML file, then config overrides such as train.epochs=3; "
+                        "seeds=0-4 (or 0,3,7) runs every seed in its own run directory and writes a summary, "
+                        "workers=N runs N of them at a time")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint; overrides may change only the "
                         "settings read after training (search.budget, population, parents, mutations, crossovers, "
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tnas.run.config import list_presets, resolve_config
+    from tnas.run.multiseed import pop_axis, report_seeds
     from tnas.run.overrides import parse_override_args, split_preset_args, to_dict
     if args.list_presets:
         print("\n".join(list_presets()))
@@ -61,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
                             "of the search stage may follow, e.g. `tnas search --resume RUN_DIR search.budget=200`.")
         cfg = None
     else:
-        cfg = resolve_config(preset, parse_override_args(overrides))
+        rest, seeds, workers = pop_axis(parse_override_args(overrides))
+        cfg = resolve_config(preset, rest)
         if args.show_config:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
+        if seeds is not None:
+            return report_seeds("search", lambda s: resolve_config(preset, {**rest, "seed": str(s)}), seeds, workers)
     from tnas.run.search import Interrupted, run_search  # heavy imports only when a run starts
 
     try:

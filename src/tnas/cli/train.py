@@ -98,8 +98,9 @@ def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
 
 
 def _config(args: argparse.Namespace):
+    """(config, seeds or None, workers): the resolved config and the seeds axis (`seeds=`, `workers=`)."""
+    from tnas.run.multiseed import pop_axis
     from tnas.run.overrides import parse_override_args
-    from tnas.train.config import resolve_train_config, validate_train_config
 
     if not args.args:
         if not args.show_config:
@@ -108,12 +109,20 @@ def _config(args: argparse.Namespace):
         genotype, preset, overrides = "", None, []
     else:
         genotype, preset, overrides = _split_args(args.args)
-    cfg = resolve_train_config(preset, parse_override_args(overrides))
-    # set directly, not parsed as YAML: genotypes start with '|' or hold ': '
-    cfg = dataclasses.replace(cfg, genotype=read_genotype(genotype), space=args.space or cfg.space)
-    if not args.show_config:
-        validate_train_config(cfg)  # --space and the genotype, before anything loads
-    return cfg
+    rest, seeds, workers = pop_axis(parse_override_args(overrides))
+    genotype = read_genotype(genotype)
+
+    def make(seed: int | None = None):
+        from tnas.train.config import resolve_train_config, validate_train_config
+
+        cfg = resolve_train_config(preset, rest if seed is None else {**rest, "seed": str(seed)})
+        # set directly, not parsed as YAML: genotypes start with '|' or hold ': '
+        cfg = dataclasses.replace(cfg, genotype=genotype, space=args.space or cfg.space)
+        if not args.show_config:
+            validate_train_config(cfg)  # --space and the genotype, before anything loads
+        return cfg
+
+    return make, seeds, workers
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,10 +140,15 @@ def run(args: argparse.Namespace) -> int:
                             "preset or overrides).")
         cfg = None
     else:
-        cfg = _config(args)
+        make, seeds, workers = _config(args)
+        cfg = make()
         if args.show_config:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
+        if seeds is not None:
+            from tnas.run.multiseed import report_seeds
+
+            return report_seeds("train", make, seeds, workers)
     from tnas.train.run import (  # heavy imports only when a run starts
         TrainInterrupted,
         run_train,
