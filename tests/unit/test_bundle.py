@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import time
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,12 +91,7 @@ def test_damaged_bundle_errors_name_the_file_and_the_fix(tmp_path, damage, match
 
 
 def test_bundle_holds_no_pickles():
-    with zipfile.ZipFile(BUNDLE_FILE) as z:
-        for name in z.namelist():
-            with z.open(name) as f:
-                header = np.lib.format.read_magic(f), None
-            assert header[0][0] >= 1
-    with np.load(BUNDLE_FILE, allow_pickle=False) as z:  # raises on any object array
+    with np.load(BUNDLE_FILE, allow_pickle=False) as z:  # reading an object (pickled) array raises here
         assert all(z[k].dtype != object for k in z.files)
     assert Bundle().sources[0].startswith("nb201_all.csv sha256:")
 

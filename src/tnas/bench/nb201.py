@@ -134,7 +134,7 @@ class NB201Table:
             return dense
 
         table = cls(path, names, index_by_key, read, sup)
-        for c in wanted[len(REQUIRED_COLUMNS) - len(ACCURACY_COLUMNS):]:  # accuracies and costs
+        for c in (*ACCURACY_COLUMNS, *(c for c in COST_COLUMNS.values() if c in header)):  # parsed already
             table._col(c)
         cols.clear()  # parsed once into the table's dense columns
         table.load_seconds = time.perf_counter() - t0
