@@ -152,6 +152,43 @@ def test_observe_keeps_the_best_score_of_a_repeated_arch():
         s.observe(a, torch.tensor([1.0, 2.0]))
 
 
+def test_mean_repeats_shrink_towards_the_mean_of_all_scores_and_survive_state_dict():
+    s = TNASSampler(TOY, TNASConfig(repeats="mean", repeat_prior=2.0))
+    a, b = TOY.from_keys(torch.tensor([0])), TOY.from_keys(torch.tensor([5]))
+    s.observe(torch.cat([a, a, a, b]), torch.tensor([1.0, 3.0, 2.0, 6.0]))  # mean of all = 3
+    _, scores = s.observed()
+    # a: (1 + 3 + 2 + 2 * 3) / (3 + 2) = 2.4; b: (6 + 2 * 3) / (1 + 2) = 4
+    assert scores.tolist() == pytest.approx([2.4, 4.0])
+    t = TNASSampler(TOY, TNASConfig(repeats="mean", repeat_prior=2.0))
+    t.load_state_dict(s.state_dict())
+    t.observe(b, torch.tensor([0.0]))  # mean of all = 12 / 5; b: (6 + 0 + 4.8) / 4
+    assert t.observed()[1].tolist() == pytest.approx([(6 + 2.4 * 2) / 5, (6 + 4.8) / 4])
+
+
+def test_best_repeats_favour_the_most_sampled_arch_under_noise_mean_repeats_do_not():
+    # two architectures of equal true score 0, observed with unit noise: one 50 times, one once.
+    # 'best' ranks the often-seen one first (max of 50 draws ~ +2.2); 'mean' does not
+    noise = torch.randn(51, generator=gen(3))
+    often, once = TOY.from_keys(torch.tensor([1])), TOY.from_keys(torch.tensor([2]))
+    archs = torch.cat([often.expand(50, -1), once])
+    scored = {}
+    for repeats in ("best", "mean"):
+        s = TNASSampler(TOY, TNASConfig(repeats=repeats, repeat_prior=1.0))
+        s.observe(archs, noise)
+        scored[repeats] = s.observed()[1]
+    assert scored["best"][0] > 1.5 and scored["best"][0] > scored["best"][1]  # the often-seen one wins
+    assert abs(scored["mean"][0]) < 0.3  # its mean is an honest estimate of 0
+
+
+def test_states_saved_before_mean_repeats_load_with_one_observation_each():
+    s = TNASSampler(TOY)
+    s.observe(TOY.from_keys(torch.tensor([0, 1])), torch.tensor([1.0, 2.0]))
+    state = {k: v for k, v in s.state_dict().items() if k not in ("sums", "counts", "total")}
+    t = TNASSampler(TOY, TNASConfig(repeats="mean"))
+    t.load_state_dict(state)
+    assert t.observed()[1].tolist() == [1.0, 2.0] and t._total == [3.0, 2]
+
+
 # ---- uniform ------------------------------------------------------------------------------------
 def test_uniform_sampler_protocol():
     u = UniformSampler(TOY)

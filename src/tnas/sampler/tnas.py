@@ -26,6 +26,7 @@ from tnas.space.base import SearchSpace
 logger = logging.getLogger(__name__)
 _VERSION = 1
 _WEIGHTINGS = ("none", "rank")
+_REPEATS = ("best", "mean")
 
 
 @dataclass
@@ -48,6 +49,12 @@ class TNASConfig:
     rank_kappa: float = checked(0.1, gt=0, le=1e6)  # 'rank': w_i ~ 1 / (kappa * K + rank_i), rank_i = 0 for the best
     local_frac: float = checked(0.0, ge=0, le=1)  # share of VAE rows with z ~ q(z|a) of a top arch instead of N(0, I)
     local_k: int = checked(3, ge=1, le=1_000_000)  # ... of one of the local_k best observed architectures
+    # how a repeatedly observed architecture is scored: 'best' (its best score; right for exact or
+    # query evaluators) or 'mean' (the mean of its scores, shrunk towards the mean of all scores by
+    # `repeat_prior` pseudo-observations). With a noisy evaluator, 'best' is the maximum of n noisy
+    # draws and grows with n, so the paths sampled most (the VAE's own) look best: rich-get-richer
+    repeats: str = checked("best", choices=_REPEATS)
+    repeat_prior: float = checked(0.0, ge=0, le=1e6)  # 'mean': pseudo-count at the mean of all scores
     vae: VAEConfig = field(default_factory=VAEConfig)
 
     def validate(self) -> None:
@@ -96,7 +103,10 @@ class TNASSampler:
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=cfg.vae.lr,
                                           weight_decay=cfg.vae.weight_decay, foreach=True)
         self._keys: list[int] = []  # observation order, one entry per distinct architecture
-        self._scores: list[float] = []
+        self._scores: list[float] = []  # best score per architecture
+        self._sums: list[float] = []  # sum and count of its scores ('mean' repeats)
+        self._counts: list[int] = []
+        self._total = [0.0, 0]  # sum and count of every score observed (the shrinkage target)
         self._index: dict[int, int] = {}  # key -> position in _keys
         self.eps = cfg.eps0
         self.trained = False
@@ -105,8 +115,9 @@ class TNASSampler:
 
     # ---- feedback ---------------------------------------------------------------------
     def observe(self, archs: Tensor, scores: Tensor) -> None:
-        """Record evaluated architectures. A repeated architecture keeps its *best* score (a
-        noisy evaluator then errs optimistic, but the top-K never holds duplicates).
+        """Record evaluated architectures. A repeated architecture keeps its *best* score
+        (`repeats='best'`: a noisy evaluator then errs optimistic) or the shrunk mean of its
+        scores (`repeats='mean'`); either way the top-K never holds duplicates.
 
         Args:
             archs: long [N, D] (or [D]).
@@ -115,11 +126,18 @@ class TNASSampler:
         archs, scores = check_feedback(self.space, archs, scores)
         for k, s in zip(self.space.keys(archs).tolist(), scores.tolist()):
             i = self._index.get(k)
+            self._total[0] += s
+            self._total[1] += 1
             if i is None:
                 self._index[k] = len(self._keys)
                 self._keys.append(k)
                 self._scores.append(s)
-            elif s > self._scores[i]:
+                self._sums.append(s)
+                self._counts.append(1)
+                continue
+            self._sums[i] += s
+            self._counts[i] += 1
+            if s > self._scores[i]:
                 self._scores[i] = s
 
     @property
@@ -129,7 +147,13 @@ class TNASSampler:
     def observed(self) -> tuple[Tensor, Tensor]:
         """All distinct observed architectures (long [M, D]) and their scores (float [M])."""
         keys = torch.tensor(self._keys, dtype=torch.long)
-        return self.space.from_keys(keys), torch.tensor(self._scores, dtype=torch.float64)
+        if self.config.repeats == "best":
+            return self.space.from_keys(keys), torch.tensor(self._scores, dtype=torch.float64)
+        sums = torch.tensor(self._sums, dtype=torch.float64)
+        counts = torch.tensor(self._counts, dtype=torch.float64)
+        c = self.config.repeat_prior
+        prior = self._total[0] / self._total[1] if self._total[1] else 0.0
+        return self.space.from_keys(keys), (sums + c * prior) / (counts + c)
 
     def top_k(self, k: int | None = None) -> tuple[Tensor, Tensor]:
         """The k best observations (ties: the earliest first): long [k, D], float [k]."""
@@ -304,6 +328,9 @@ class TNASSampler:
             "optimizer": self.optimizer.state_dict(),
             "keys": torch.tensor(self._keys, dtype=torch.long),
             "scores": torch.tensor(self._scores, dtype=torch.float64),
+            "sums": torch.tensor(self._sums, dtype=torch.float64),
+            "counts": torch.tensor(self._counts, dtype=torch.long),
+            "total": torch.tensor(self._total, dtype=torch.float64),
             "eps": self.eps, "trained": self.trained, "num_steps": self.num_steps,
             "generator": self._gen.get_state(),
         }
@@ -326,6 +353,12 @@ class TNASSampler:
         self.optimizer.load_state_dict(state["optimizer"])
         self._keys = [int(k) for k in state["keys"].tolist()]
         self._scores = [float(s) for s in state["scores"].tolist()]
+        # states saved before 'mean' repeats existed: every architecture counts as seen once
+        self._sums = [float(s) for s in state.get("sums", state["scores"]).tolist()]
+        self._counts = [int(c) for c in state.get("counts", torch.ones(len(self._keys))).tolist()]
+        total = state.get("total")
+        self._total = ([float(total[0]), int(total[1])] if total is not None
+                       else [sum(self._sums), sum(self._counts)])
         self._index = {k: i for i, k in enumerate(self._keys)}
         self.eps, self.trained, self.num_steps = float(state["eps"]), bool(state["trained"]), int(state["num_steps"])
         self._gen.set_state(state["generator"])
