@@ -51,7 +51,9 @@ def diagnose(run: Path, table, space) -> dict:
         return float(table.lookup(archs, "cifar10", "test").mean())
 
     most = sorted(scores, key=lambda g: -len(scores[g]))[:10]
-    out = {"run": run.name, "scored": total, "vae_share": vae / total, "distinct": len(scores),
+    # study scratch folders are named <label>__s<seed>__<hash>: show the label and seed
+    name = run.parent.name.rsplit("__", 1)[0] if "__s" in run.parent.name else run.name
+    out = {"run": name, "scored": total, "vae_share": vae / total, "distinct": len(scores),
            "top10_share": sum(len(scores[g]) for g in most) / total, "gt_top10": gt(most)}
     for how, agg in (("best", max), ("mean", statistics.fmean)):
         top = sorted(scores, key=lambda g: -agg(scores[g]))[:50]

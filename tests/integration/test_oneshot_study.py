@@ -94,3 +94,11 @@ def test_smoke_study_writes_records_and_report(tmp_path: Path, cifar10_subset: P
     assert again.returncode == 0 and "0 runs to do" in again.stdout
     rebuilt = subprocess.run([*cmd, "--report"], capture_output=True, text=True, env=env, timeout=120)
     assert rebuilt.returncode == 0 and "## Per method" in rebuilt.stdout
+    # the training diagnostic reads the same run directories
+    runs = sorted(p.parent for p in scratch.glob("*/*/archs.jsonl") if "spos__" in str(p) or "tnas-os__" in str(p))
+    diag = subprocess.run([sys.executable, str(BENCH / "oneshot_diagnose.py"), *map(str, runs)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert diag.returncode == 0, diag.stderr[-2000:]
+    rows = diag.stdout.splitlines()[2:]
+    assert len(rows) == len(runs) >= 2 and all(len(r.split("|")) == 12 for r in rows)
+    assert {r.split("|")[1].strip() for r in rows} >= {"spos__s0", "tnas-os__s0"}
