@@ -13,11 +13,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError, os_error
 
 # Subcommand modules, in the order `tnas --help` lists them.
-COMMANDS: tuple[str, ...] = ("search", "train", "query", "table", "bench", "data")
+COMMANDS: tuple[str, ...] = ("search", "train", "export", "query", "table", "bench", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

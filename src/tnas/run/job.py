@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.registry import Registry
 from tnas.run.checkpoint import save_checkpoint

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import RUN_WRITE_FIX, write_error
 
 _log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
 from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
