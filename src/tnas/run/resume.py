@@ -24,7 +24,8 @@ from tnas.run.rundir import RunDir
 _log = logging.getLogger(__name__)
 
 RESUMABLE_KEYS = ("search.budget", "search.population", "search.parents", "search.mutations",
-                  "search.crossovers", "search.mutate_prob", "eval.tau_cells", "eval.bench_path")
+                  "search.crossovers", "search.mutate_prob", "eval.tau_cells", "eval.bench_path",
+                  "track.mlflow", "track.mlflow_experiment", "track.wandb")
 
 Command = Literal["search", "train"]
 
