@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"network: {report['genotype']}  (from a {report['source']} run)")
     checks = report["checks"]
     if checks.get("valid_acc") is not None:
-        print(f"valid accuracy after BN recalibration: {checks['valid_acc']:.2f}% "
-              f"(search result: {checks.get('supernet_valid_acc')})")
+        found = checks.get("supernet_valid_acc")
+        print(f"valid accuracy after BN recalibration: {checks['valid_acc']:.2f}%"
+              + (f" (the search scored it {found:.2f}%)" if isinstance(found, (int, float)) else ""))
     for fmt in ("state", "torchscript", "onnx"):
         if fmt not in report:
             continue
