@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import warnings
@@ -41,8 +42,6 @@ _CHATTY = ("torch.onnx", "onnxscript", "onnx_ir")
 
 def write_state(net: nn.Module, spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     """network.pt (state_dict, tensors only) and network.json; returns {'files', 'bytes'}."""
-    import json
-
     weights, desc = folder / "network.pt", folder / "network.json"
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     _atomic(weights, lambda tmp: torch.save(state, tmp))

@@ -29,8 +29,8 @@ from tnas.errors import TnasError
 from tnas.evaluate import eval_batches, recalibrate_bn
 from tnas.run.checkpoint import load_checkpoint
 from tnas.run.config import config_from_dict
-from tnas.run.resume import command_of, read_run_config
 from tnas.run.dist import resolve_device
+from tnas.run.resume import command_of, read_run_config
 from tnas.seeds import stream
 from tnas.space import SearchSpace, get_space
 from tnas.supernet.registry import NetSize, build_supernet, get_family
@@ -100,7 +100,7 @@ def rebuild(path: str | Path, device: str | torch.device = "cpu") -> Rebuilt:
         raise TnasError(_not_a_run(path))
     tree = read_run_config(path)
     if command_of(tree) == "train":
-        return _from_train(path, dev)
+        return _from_train(path, tree, dev)
     return _from_search(path, dev)
 
 
@@ -175,8 +175,8 @@ def _from_search(path: Path, device: torch.device) -> Rebuilt:
                    sample=valid[0][0][:8].cpu(), checks=checks)
 
 
-def _from_train(path: Path, device: torch.device) -> Rebuilt:
-    """The trained network of a finished `tnas train` run."""
+def _from_train(path: Path, tree: dict[str, Any], device: torch.device) -> Rebuilt:
+    """The trained network of a finished `tnas train` run (`tree`: its config.yaml)."""
     ck = load_checkpoint(path / "ckpt" / "last.pt")
     state = ck.get("state") if isinstance(ck.get("state"), dict) else {}
     if ck.get("kind") != "train" or not state.get("done"):
@@ -187,7 +187,6 @@ def _from_train(path: Path, device: torch.device) -> Rebuilt:
     spec = {"space": cfg.space, "arch": result["arch"], "builder": "network", "size": result["net"],
             "options": {"auxiliary": cfg.reg.auxiliary}}
     net = build_from_spec(spec, ck["model"], device)
-    tree = read_run_config(path)
     data = tree.get("_meta", {}).get("data", {}) if isinstance(tree.get("_meta"), dict) else {}
     norm = {"mean": data["mean"], "std": data["std"]} if isinstance(data, dict) and "mean" in data else None
     space = get_space(cfg.space)
