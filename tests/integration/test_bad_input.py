@@ -443,7 +443,8 @@ def test_resumed_runs_recover(results: dict[str, dict], world: World) -> None:
     twins = sorted((world.root / "twins").iterdir())
     assert len(twins) == 2
     for run in twins:  # each run has its own config and exactly its own epoch
-        assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+        rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in rows if r["phase"] == "train"] == [1]
     grown = json.loads((world.root / "cases" / "resume_larger_budget" / "result.json").read_text())
     assert grown["evaluated"] == 6
     assert not (world.root / "dl_new").exists()  # a refused download URL creates nothing

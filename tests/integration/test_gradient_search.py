@@ -52,8 +52,10 @@ def test_gradient_search_end_to_end(tmp_path: Path, strategy: str) -> None:
     assert result["epochs"] == 2 and result["steps"] == 10 and result["wall_seconds"] > 0
     assert 0 <= result["supernet_valid_acc"] <= 100 and 0 <= result["supernet_test_acc"] <= 100
     assert result["ground_truth"] is None  # digits has no NB201 table
-    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in rows if r["phase"] == "train"]
     assert [e["epoch"] for e in epochs] == [1, 2]
+    assert rows[-1]["phase"] == "eval" and rows[-1]["supernet_valid_acc"] == result["supernet_valid_acc"]
     for e in epochs:
         assert len(e["probs"]) == space.num_decisions and len(e["entropy"]) == space.num_decisions
         assert all(abs(sum(row) - 1) < 1e-4 for row in e["probs"])

@@ -46,8 +46,10 @@ def test_digits_search_end_to_end(tmp_path: Path) -> None:
         assert (run / name).exists(), name
     assert result["evaluated"] == 24 and result["epochs"] == 3
     assert 0 <= result["supernet_valid_acc"] <= 100
-    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in rows if r["phase"] == "train"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert [r["step"] for r in rows if r["phase"] == "search" and "fitness" in r] == list(range(1, 25))
     assert epochs[-1]["eps"] > 0  # TNAS-OS raised eps
     assert any(json.loads(x)["source"] == "vae" for x in (run / "archs.jsonl").read_text().splitlines())
     assert list((run / "tb").iterdir())  # TensorBoard events

@@ -14,7 +14,8 @@ from tnas.run.config import RunConfig, resolve_config
 from tnas.run.overrides import flat_keys
 from tnas.train.config import TrainRunConfig, resolve_train_config
 
-FREE_TEXT = {"space", "device", "out", "genotype", "data.name", "data.root", "eval.bench_path"}  # checked by name
+FREE_TEXT = {"space", "device", "out", "genotype", "data.name", "data.root", "eval.bench_path",  # checked by name
+             "track.mlflow", "track.mlflow_experiment", "track.wandb"}  # non-blank (TrackConfig.cross_checks)
 
 
 def _leaf_rules(cfg: object, prefix: str = "") -> dict[str, Rule | None]:

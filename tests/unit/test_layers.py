@@ -4,8 +4,9 @@ Layers, bottom up (a package may import only packages on lower layers; packages 
 independent of each other):
 
     tnas (errors, registry, paths, seeds) -> ops, data -> space -> supernet, sampler -> strategy
-    -> evaluate, bench -> run, harness -> train -> cli -> `python -m tnas`; the package face `tnas`
-    (spaces, families, `__version__`) sits above supernet, below strategy
+    -> evaluate, bench -> run, harness -> train -> export -> cli -> `python -m tnas`; the package
+    face `tnas` (spaces, families, `__version__` from `tnas.version`, and `load_network` from
+    `tnas.export` on first use) sits on top
 
 Imports inside functions count (a lazy import is still a dependency). Besides the layer rule, no
 two modules may import each other in a loop.
@@ -18,8 +19,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS = {"tnas": 0, "ops": 1, "data": 1, "space": 2, "supernet": 3, "sampler": 3, "strategy": 4,
-          "evaluate": 5, "bench": 5, "run": 6, "harness": 6, "train": 7, "cli": 8, "__main__": 9,
-          "__init__": 3.5}  # the face re-exports spaces and families (and `__version__`, read by the run layers)
+          "evaluate": 5, "bench": 5, "run": 6, "harness": 6, "train": 7, "export": 7.5, "cli": 8, "__main__": 9,
+          "__init__": 10}  # the face re-exports spaces, families, `__version__` and (lazily) `load_network`
 
 
 def modules(src: Path = SRC) -> dict[str, Path]:

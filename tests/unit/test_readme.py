@@ -41,3 +41,14 @@ def test_named_configs_equal_the_presets():
     cfg = TNASConfig.supernet_training()
     assert {k: getattr(cfg, k) for k in values} == values
     assert TNASConfig.query_search() == TNASConfig()
+
+
+@pytest.mark.slow
+def test_readme_tracker_and_load_network_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the example writes runs/ into the working folder
+    scope: dict = {}
+    exec(compile(_block("## Take the network away"), "README.md (export, tracking)", "exec"), scope)  # noqa: S102
+    assert scope["logits"].shape == (2, 10)
+    out = capsys.readouterr().out
+    assert "'search/fitness'" in out and "run finished" in out
+    assert Path(scope["run_dir"]).resolve().parent == (tmp_path / "runs").resolve()

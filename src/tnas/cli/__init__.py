@@ -13,11 +13,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError, os_error
 
 # Subcommand modules, in the order `tnas --help` lists them.
-COMMANDS: tuple[str, ...] = ("search", "train", "query", "table", "bench", "data")
+COMMANDS: tuple[str, ...] = ("search", "train", "export", "query", "table", "bench", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Neural architecture search with a learned architecture sampler (TNAS: a transformer VAE "
             "over architecture tokens). Run `tnas search` for a one-shot search on the built-in digits "
             "data (space=nb201|darts|shufflenet, strategy=tnas-os|spos|darts|gdas|tnas-g), `tnas train "
-            "GENOTYPE --space ...` to train a found architecture from scratch, `tnas query ARCH` for "
+            "GENOTYPE --space ...` to train a found architecture from scratch, `tnas export RUN_DIR` to write "
+            "the found network as state_dict, TorchScript or ONNX, `tnas query ARCH` for "
             "NAS-Bench-201 ground truth, `tnas bench sampler` for the "
             "sampler-quality benchmark. `tnas COMMAND --help` explains each command."
         ),

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  tnas search strategy=spos\n  tnas search strategy=gdas train.epochs=20\n  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0\n"
             "  tnas search --resume runs/20261128-101500-nb201-tnas-os-s0 search.budget=300\n"
             "  tnas search nb201-cifar10-cpu-proxy seeds=0-4 workers=2   # 5 seeds, 2 at a time, summary.md\n"
+            "  tnas search track.mlflow=sqlite:///mlflow.db   # also log to MLflow (track.wandb=PROJECT: W&B)\n"
             "  tnas search --list-presets\n  tnas search --show-config digits-quick"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint; overrides may change only the "
                         "settings read after training (search.budget, population, parents, mutations, crossovers, "
-                        "mutate_prob, eval.*)")
+                        "mutate_prob, eval.*, track.*)")
     p.add_argument("--list-presets", action="store_true", help="list the built-in presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -28,7 +28,8 @@ examples:
 keys (key=value): space seed device out eval_every; data.{name,root,image_size,limit,split,split_seed,
 augment,stream,workers}; net.{C,N}; optim.{lr,momentum,nesterov,weight_decay,epochs,batch_size,
 eval_batch_size,schedule,warmup_epochs}; reg.{cutout,drop_path_prob,auxiliary,auxiliary_weight,
-label_smoothing,grad_clip}. `--show-config` prints every value.
+label_smoothing,grad_clip}; track.{mlflow,mlflow_experiment,wandb} (MLflow / W&B besides TensorBoard).
+`--show-config` prints every value. `tnas export RUN_DIR` writes the trained network as files.
 """
 
 

@@ -178,5 +178,7 @@ def _split_info(name: str, pools: dict, protocol: str, opts: LoadOptions, meta: 
         "sizes": {k: len(v) for k, v in sets.items()},
         "pools": {k: int(len(v)) for k, v in pools.items()},
         "mean_std": "NB201 constants" if meta.get("mean") else "computed from the train split",
+        # the normalisation (x / 255 - mean) / std every split gets: an exported network expects it
+        "mean": list(sets["train"].mean), "std": list(sets["train"].std),
         **{k: v for k, v in meta.items() if k not in ("mean", "std", "flip")},
     }

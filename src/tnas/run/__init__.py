@@ -5,5 +5,6 @@ from tnas.run import gradient_search as _gradient_search  # noqa: F401  (registe
 from tnas.run.config import RunConfig, resolve_config
 from tnas.run.job import STRATEGIES, Interrupted, Job, run_job
 from tnas.run.search import run_search
+from tnas.run.track import Tracker
 
-__all__ = ["STRATEGIES", "Interrupted", "Job", "RunConfig", "resolve_config", "run_job", "run_search"]
+__all__ = ["STRATEGIES", "Interrupted", "Job", "RunConfig", "Tracker", "resolve_config", "run_job", "run_search"]

@@ -18,6 +18,7 @@ import yaml
 from tnas.checks import SEED_MAX, Cross, bad_value, checked, validate
 from tnas.errors import TnasError, suggest, unknown
 from tnas.run.overrides import apply_overrides, flatten
+from tnas.run.track import TrackConfig
 from tnas.sampler.tnas import TNASConfig
 from tnas.strategy.gradient import TNASGConfig
 
@@ -148,6 +149,7 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gradient: GradientConfig = field(default_factory=GradientConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)  # MLflow / W&B besides TensorBoard (off by default)
 
     def cross_checks(self) -> tuple[Cross, ...]:
         gradient = self.strategy in GRADIENT_STRATEGIES

@@ -17,7 +17,7 @@ import matplotlib
 import torch
 
 from tnas.evaluate import SupernetEvaluator, eval_batches, fixed_batches
-from tnas.run.report import summary_lines
+from tnas.run.report import final_record, summary_lines
 from tnas.run.rundir import RunDir
 from tnas.run.truth import ground_truth, kendall
 from tnas.sampler.softmax import categorical_entropy
@@ -105,6 +105,7 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     run.seconds += time.perf_counter() - t0
     result["wall_seconds"] = run.seconds
     p.phase = "done"
+    rd.log_metrics(final_record(result, p.state.step))
     rd.write_result(result)
     write_gradient_report(rd.path, result, p.state.history)
     return result

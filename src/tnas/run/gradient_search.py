@@ -22,6 +22,7 @@ import torch
 from tnas.errors import TnasError
 from tnas.run.config import RunConfig
 from tnas.run.gradient_report import distribution, finish
+from tnas.run.report import final_record
 from tnas.run.job import STRATEGIES, Job, Session
 from tnas.run.overrides import flatten, to_dict
 from tnas.run.parts import build, epoch_stream
@@ -99,8 +100,10 @@ class GradientJob(Job):
         if self.parts.phase == "done" and done.exists():
             _log.info("run already finished: %s", session.run.path)
             try:
-                return json.loads(done.read_text())
-            except (OSError, ValueError):  # unreadable: derive the result again
+                result = json.loads(done.read_text())
+                session.run.log_metrics(final_record(result, self.parts.state.step))  # resuming dropped it
+                return result
+            except (OSError, ValueError, KeyError):  # unreadable: derive the result again
                 _log.warning("%s is unreadable; writing it again", done)
         result = finish(self, session.run, time.perf_counter())
         session.save()

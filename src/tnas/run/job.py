@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +26,14 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.registry import Registry
 from tnas.run.checkpoint import save_checkpoint
 from tnas.run.dist import resolve_device
-from tnas.run.overrides import to_dict
+from tnas.run.overrides import flatten, to_dict
 from tnas.run.rundir import RunDir, environment, shared_run_path
+from tnas.run.track import Tracker, build_trackers, check_trackers
 from tnas.seeds import stream_seed
 
 _log = logging.getLogger(__name__)
@@ -189,8 +190,14 @@ def _rng_devices(name: str) -> list[int]:
 
 
 def run_job(job_type: type[Job], cfg: Any, *, checkpoint: dict[str, Any] | None = None,
-            resume: str | Path | None = None, progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
-    """Build, open (or resume), fit and finish one job. Returns (result, run directory)."""
+            resume: str | Path | None = None, progress_bar: bool = True,
+            trackers: Sequence[Tracker] = ()) -> tuple[dict[str, Any], Path]:
+    """Build, open (or resume), fit and finish one job. Returns (result, run directory).
+
+    `trackers` (`tnas.run.track.Tracker`) get the run's params and scalars besides TensorBoard and
+    the trackers `cfg.track` asks for (MLflow, W&B)."""
+    track = getattr(cfg, "track", None)
+    check_trackers(track)  # a missing extra fails before anything is built
     with run_context(cfg):
         job = job_type(cfg)
         run = open_run_dir(job, checkpoint, resume)
@@ -199,10 +206,18 @@ def run_job(job_type: type[Job], cfg: Any, *, checkpoint: dict[str, Any] | None 
             logging.getLogger("tnas").setLevel(logging.WARNING)
         _log.info("run directory: %s", run.path)
         session = Session(job, run, StopFlag(), progress_bar)
+        status = "failed"
         try:
+            if run.enabled:
+                run.trackers += [*build_trackers(track, run.path), *trackers]
+                run.log_params(flatten(to_dict(cfg)))
             with catch_sigint(session.flag), logging_redirect_tqdm():
                 job.fit(session)
                 result = job.finish(session)
+            status = "finished"
+        except Interrupted:
+            status = "interrupted"
+            raise
         finally:
-            run.close()
+            run.close(status)
     return result, run.path

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.run.checkpoint import rng_state, set_rng_state

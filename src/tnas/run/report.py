@@ -56,6 +56,18 @@ def plot_scores(run: Path) -> str | None:
     return "scores.png"
 
 
+def final_record(result: dict[str, Any], step: int) -> dict[str, Any]:
+    """The metrics.jsonl event (phase 'eval') of a finished search: the found cell's supernet
+    accuracies, its ground truth and Kendall tau when known, for TensorBoard / MLflow / W&B."""
+    record: dict[str, Any] = {"phase": "eval", "step": step, "supernet_valid_acc": result["supernet_valid_acc"],
+                              "supernet_test_acc": result["supernet_test_acc"]}
+    gt = result.get("ground_truth") or {}
+    record.update({f"ground_truth_{k}": gt[k] for k in ("valid", "test") if isinstance(gt.get(k), (int, float))})
+    kd = result.get("kendall") or {}
+    record.update({f"kendall_{k}": kd[k] for k in ("tau", "tau_top10") if isinstance(kd.get(k), (int, float))})
+    return record
+
+
 def summary_lines(result: dict[str, Any], title_cell: str, rows: list[str]) -> list[str]:
     """Heading, found cell and the metric table shared by every search report: supernet
     accuracies, `rows` (strategy-specific), ground truth and Kendall tau when known."""

@@ -10,7 +10,7 @@ import torch
 from tnas.evaluate import SupernetEvaluator, fixed_batches
 from tnas.run.constraints import found_cost
 from tnas.run.parts import Parts
-from tnas.run.report import write_report
+from tnas.run.report import final_record, write_report
 from tnas.run.rundir import RunDir
 from tnas.run.truth import ground_truth, kendall
 
@@ -38,6 +38,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     result["ground_truth"] = gt
     if table is not None and parts.cfg.eval.tau_cells > 0:
         result["kendall"] = kendall(parts.cfg, ev, table, gt["dataset"])
+    run.log_metrics(final_record(result, parts.state.step))  # a resume drops the old one (truncate_logs)
     parts.phase = "done"
     run.write_result(result)
     write_report(run.path, result, parts.state.history)

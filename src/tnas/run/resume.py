@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.run.checkpoint import load_checkpoint
 from tnas.run.overrides import apply_overrides, to_dict
@@ -24,7 +24,8 @@ from tnas.run.rundir import RunDir
 _log = logging.getLogger(__name__)
 
 RESUMABLE_KEYS = ("search.budget", "search.population", "search.parents", "search.mutations",
-                  "search.crossovers", "search.mutate_prob", "eval.tau_cells", "eval.bench_path")
+                  "search.crossovers", "search.mutate_prob", "eval.tau_cells", "eval.bench_path",
+                  "track.mlflow", "track.mlflow_experiment", "track.wandb")
 
 Command = Literal["search", "train"]
 
@@ -48,7 +49,8 @@ def read_run_config(run: Path) -> dict[str, Any]:
     return tree
 
 
-def _command_of(tree: dict[str, Any]) -> Command:
+def command_of(tree: dict[str, Any]) -> Command:
+    """Which command wrote the run whose config.yaml is `tree`: 'train' or 'search'."""
     meta = tree.get("_meta")
     return "train" if (isinstance(meta, dict) and meta.get("command") == "train") or "genotype" in tree else "search"
 
@@ -57,7 +59,7 @@ def open_run(resume: str | Path, command: Command) -> tuple[Path, dict[str, Any]
     """(run directory, saved config.yaml tree, checkpoint) of a run that `command` can resume."""
     path = Path(resume)
     tree = read_run_config(path)
-    if _command_of(tree) != command:
+    if command_of(tree) != command:
         other = "train" if command == "search" else "search"
         raise TnasError(f"'{path}' is a `tnas {other}` run, not a `tnas {command}` run; resume it with "
                         f"`tnas {other} --resume {path}`.")

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 import yaml
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import RUN_WRITE_FIX, write_error
+from tnas.run.track import TensorBoardTracker, Tracker
 
 _log = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ class RunDir:
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = Path(path)
         self.enabled = enabled
-        self._tb = None
+        # where log_metrics sends scalars besides metrics.jsonl (`tnas.run.track`); run_job adds
+        # MLflow / W&B / the caller's own
+        self.trackers: list[Tracker] = [TensorBoardTracker(self.path / "tb")] if enabled else []
         if enabled:
             with writing(self.path / "ckpt"):
                 (self.path / "ckpt").mkdir(parents=True, exist_ok=True)
@@ -139,16 +142,22 @@ class RunDir:
             write_json_atomic(self.path / "env.json", env)
 
     def log_metrics(self, record: dict[str, Any]) -> None:
-        """Append one event to metrics.jsonl and scalars to TensorBoard."""
+        """Append one event to metrics.jsonl and its numbers, as `phase/key` scalars at its step, to
+        every tracker (TensorBoard, and MLflow / W&B when configured)."""
         if not self.enabled:
             return
         self._append("metrics.jsonl", [record])
-        tb = self._writer()
-        if tb is not None and "step" in record:
+        if "step" in record:
             phase = record.get("phase", "train")
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
-                    tb.add_scalar(f"{phase}/{k}", v, record["step"])
+            scalars = {f"{phase}/{k}": float(v) for k, v in record.items()
+                       if isinstance(v, (int, float)) and k not in ("step", "epoch", "generation")}
+            for tracker in self.trackers:
+                tracker.log_metrics(scalars, int(record["step"]))
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """The run's flattened config to every tracker."""
+        for tracker in self.trackers:
+            tracker.log_params(params)
 
     def log_archs(self, rows: list[dict[str, Any]]) -> None:
         """Append evaluated architectures (genotype, score, source, step) to archs.jsonl."""
@@ -162,7 +171,8 @@ class RunDir:
 
     def truncate_logs(self, step: int, n_search: int = 0) -> None:
         """On resume, drop events written after the checkpoint (they will be redone): train
-        events after `step`, and search rows beyond the first `n_search` (the memo replays those)."""
+        events after `step`, search rows beyond the first `n_search` (the memo replays those), the
+        search stage's per-generation events and the final 'eval' event (both written again)."""
         if not self.enabled:
             return
         for name in ("metrics.jsonl", "archs.jsonl"):
@@ -173,7 +183,14 @@ class RunDir:
                              len(bad), ", ".join(map(str, bad[:10])))
             keep, seen = [], 0
             for row in rows:
-                if row.get("phase") == "search":
+                if row.get("phase") == "eval":  # the final results: written again when the run finishes
+                    continue
+                if row.get("phase") == "search" and name == "metrics.jsonl":
+                    # one event per evaluation (step = evaluations so far) is kept up to the memo's count;
+                    # per-generation events are all written again as the resumed GA replays its generations
+                    if "generation" not in row and _step_of(row) <= n_search:
+                        keep.append(row)
+                elif row.get("phase") == "search":
                     seen += 1
                     if seen <= n_search:
                         keep.append(row)
@@ -187,19 +204,10 @@ class RunDir:
         if self.enabled:
             write_json_atomic(self.path / "result.json", result)
 
-    def _writer(self):  # noqa: ANN202 - optional dependency
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard not installed: JSONL only
-                self._tb = False
-                return None
-            self._tb = SummaryWriter(str(self.path / "tb"))
-        return self._tb or None
-
-    def close(self) -> None:
-        if self._tb:
-            self._tb.close()
+    def close(self, status: str = "finished") -> None:
+        """Close every tracker; `status` is 'finished', 'interrupted' or 'failed'."""
+        for tracker in self.trackers:
+            tracker.close(status)
 
 
 def _step_of(row: dict[str, Any]) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.result import finish
+from tnas.run.track import Tracker
 from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
 from tnas.strategy.evolution import spos_ga
@@ -157,10 +159,19 @@ def search_stage(parts: Parts, session: Session) -> Any:
         fresh["n"] += 1
         run.log_archs([{"step": parts.state.step, "phase": "search", "genotype": space.to_genotype(arch),
                         "score": score, "source": "search"}])
+        # the memo holds exactly the evaluations so far (this one included): the search's x axis
+        run.log_metrics({"phase": "search", "step": len(parts.memo), "fitness": score,
+                         "best": max(parts.memo.values())})
         if session.stop:
             session.interrupt()
         if fresh["n"] % s.population == 0:
             session.save()
+
+    def on_generation(generation: int, new: torch.Tensor, every: torch.Tensor) -> None:
+        if new.numel():
+            run.log_metrics({"phase": "search", "step": int(every.numel()), "generation": generation,
+                             "population_best": float(new.max()), "population_mean": float(new.mean()),
+                             "parents_mean": float(every.topk(min(s.parents, every.numel())).values.mean())})
 
     evaluator = SupernetEvaluator(parts.supernet, space, calib, valid, memo=parts.memo, on_eval=on_eval)
     init = None
@@ -169,7 +180,7 @@ def search_stage(parts: Parts, session: Session) -> Any:
     try:
         history = spos_ga(space, evaluator, s.budget, g, population=s.population, parents=s.parents,
                           mutations=s.mutations, crossovers=s.crossovers, mutate_prob=s.mutate_prob, init=init,
-                          constraint=constraint(parts))
+                          constraint=constraint(parts), on_generation=on_generation)
     finally:
         bar.close()
     parts.evaluator = evaluator
@@ -177,7 +188,8 @@ def search_stage(parts: Parts, session: Session) -> Any:
 
 
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,
-               overrides: dict[str, str] | None = None, progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
+               overrides: dict[str, str] | None = None, progress_bar: bool = True,
+               trackers: Sequence[Tracker] = ()) -> tuple[dict[str, Any], Path]:
     """Run a search of any registered strategy (or resume its run directory) through the run
     skeleton. Returns (result, run directory).
 
@@ -187,6 +199,8 @@ def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None
         overrides: with `resume`, changes to the settings read after training
             (`tnas.run.resume.RESUMABLE_KEYS`), e.g. {"search.budget": "200"}.
         progress_bar: show tqdm bars (log lines are routed around them).
+        trackers: your own `tnas.run.track.Tracker`s, given the run's params and scalars (besides
+            TensorBoard and the MLflow / W&B trackers that `track.*` asks for).
     Raises:
         TnasError: bad config, data or run directory. Interrupted: Ctrl-C, once the checkpoint is written.
     """
@@ -195,4 +209,5 @@ def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None
         path, tree, ck = open_run(resume, "search")
         cfg = resume_overrides(config_from_dict(ck["config"]), overrides, path, tree, validate_config)
     assert cfg is not None
-    return run_job(STRATEGIES.get(cfg.strategy), cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar)
+    return run_job(STRATEGIES.get(cfg.strategy), cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar,
+                   trackers=trackers)

@@ -134,13 +134,27 @@ class ArchParameters:
     @torch.no_grad()
     def derive(self) -> Tensor:
         """The final cell: argmax of alpha per decision, long [D] (on the CPU)."""
+        self._check_finite()
         return self.logits().argmax(-1).cpu()
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator) -> Tensor:
         """n architectures drawn from softmax(alpha), long [n, D] (e.g. a search-stage population)."""
+        if n < 0:
+            raise TnasError(f"Cannot sample n={n} architectures; n must be >= 0.")
+        self._check_finite()
+        if n == 0:  # torch.multinomial refuses zero samples
+            return torch.empty(0, self.space.num_decisions, dtype=torch.long)
         probs = self.probs().cpu()
         return torch.multinomial(probs, n, replacement=True, generator=generator).T.contiguous()
+
+    def _check_finite(self) -> None:
+        # not in `weights` (the training hot path): a sync per step on a GPU; the gradient steps
+        # check alpha after each update instead (tnas.strategy.gradient)
+        if not bool(torch.isfinite(self.alpha).all()):
+            raise TnasError("The architecture parameters alpha hold NaN or infinite values, so there is no "
+                            "distribution to sample or derive from. Load a state saved before the search diverged, "
+                            "or lower gradient.arch_lr and search again.")
 
     # ---- state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -156,6 +170,9 @@ class ArchParameters:
                 f"{tuple(state['alpha'].shape)}; this object has space '{self.space.name}' and shape {shape}. "
                 f"Build ArchParameters with get_space('{state['space']}')."
             )
+        if not bool(torch.isfinite(state["alpha"]).all()):
+            raise TnasError("This state's alpha holds NaN or infinite values (saved after the search diverged?); "
+                            "load a state saved before that.")
         with torch.no_grad():
             self.alpha.copy_(state["alpha"].to(self.alpha.device))
 

@@ -15,6 +15,7 @@ the one-shot search, whose evolution stage calls `spos_ga` with a supernet evalu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -262,7 +263,7 @@ def spos_ga(
     space: SearchSpace, evaluate: Evaluator, budget: int, generator: torch.Generator, *,
     population: int = 50, parents: int = 10, mutations: int = 25, crossovers: int = 25,
     mutate_prob: float = 0.1, init: Tensor | None = None, constraint: Constraint | None = None,
-    known: tuple[Tensor, Tensor] | None = None,
+    known: tuple[Tensor, Tensor] | None = None, on_generation: Callable[[int, Tensor, Tensor], None] | None = None,
 ) -> History:
     """The SPOS evolutionary search (Guo et al., ECCV 2020, section 3.3).
 
@@ -280,6 +281,9 @@ def spos_ga(
             TnasError when no allowed arch can be found.
         known: optional (archs long [M, D], scores [M]) evaluated before this call (e.g. the TNAS
             warm-up): never evaluated again, not counted in the budget, and eligible as parents.
+        on_generation: called after each generation g = 0, 1, ... with (g, the scores of its new
+            evaluations float64 [n], the scores of every evaluation so far float64 [M]); e.g. to log
+            the population's best and mean.
     Returns:
         History of the `budget` new evaluations (fewer only if the allowed space runs out).
     """
@@ -292,6 +296,8 @@ def spos_ga(
     prior = _known(space, known)
     rec.seen.update(space.keys(prior[0]).tolist())
     _first_generation(rec, init, population, generator, constraint)
+    _report(rec, 0, 0, on_generation)
+    generation = 0
     while rec.left > 0:
         archs, scores = rec.all()
         top, _ = select_top_k(torch.cat([prior[0], archs]), torch.cat([prior[1], scores]), parents)
@@ -301,7 +307,17 @@ def spos_ga(
             rec.add(kids, source)
         if rec.left == before:  # the whole allowed space is evaluated
             break
+        generation += 1
+        _report(rec, generation, rec.budget - before, on_generation)
     return rec.history()
+
+
+def _report(rec: _Recorder, generation: int, start: int,
+            on_generation: Callable[[int, Tensor, Tensor], None] | None) -> None:
+    """on_generation(g, scores of the evaluations from index `start` on, every score so far)."""
+    if on_generation is not None:
+        _, scores = rec.all()
+        on_generation(generation, scores[start:], scores)
 
 
 def _first_generation(rec: _Recorder, init: Tensor | None, population: int, generator: torch.Generator,

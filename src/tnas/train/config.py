@@ -21,6 +21,7 @@ from tnas.checks import SEED_MAX, Cross, checked, validate
 from tnas.errors import unknown
 from tnas.run.config import MAX_CELLS, MAX_CHANNELS, MAX_IMAGE_SIZE, check_common
 from tnas.run.overrides import apply_overrides, flatten
+from tnas.run.track import TrackConfig
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+
     from importlib.abc import Traversable
@@ -95,6 +96,7 @@ class TrainRunConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     reg: RegConfig = field(default_factory=RegConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)  # MLflow / W&B besides TensorBoard (off by default)
 
 
 def _folder() -> Traversable:

@@ -14,19 +14,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from tnas import __version__
+from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
 from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.overrides import to_dict
 from tnas.run.preflight import built, probe_forward
 from tnas.run.resume import open_run
+from tnas.run.track import Tracker
 from tnas.seeds import stream
 from tnas.space import SearchSpace, get_space
 from tnas.supernet.registry import NetSize, final_size, get_family
@@ -266,12 +268,13 @@ def _open(cfg: TrainRunConfig | None, resume: str | Path | None) -> tuple[TrainR
 
 
 def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = None,
-              progress_bar: bool = True) -> tuple[dict[str, Any], Path]:
+              progress_bar: bool = True, trackers: Sequence[Tracker] = ()) -> tuple[dict[str, Any], Path]:
     """Train `cfg.genotype` from scratch (or resume a run directory). Returns (result, run directory).
+    `trackers`: your own `tnas.run.track.Tracker`s (besides TensorBoard and `track.*`).
 
     Raises:
         TnasError: bad config, genotype, data or run directory.
         TrainInterrupted: Ctrl-C; the checkpoint is written and the run can be resumed.
     """
     cfg, ck = _open(cfg, resume)
-    return run_job(TrainJob, cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar)
+    return run_job(TrainJob, cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar, trackers=trackers)
