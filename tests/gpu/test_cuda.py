@@ -122,3 +122,12 @@ def test_seeds_share_one_gpu(tmp_path: Path) -> None:
     (summary,) = list(tmp_path.glob("*-seeds0-1/summary.json"))
     runs = json.loads(summary.read_text())["runs"]
     assert [r["seed"] for r in runs] == [0, 1] and all(Path(r["run"], "result.json").exists() for r in runs)
+
+
+def test_gradient_strategies_stay_fp32_on_cuda() -> None:
+    from tnas.run.config import resolve_config
+    from tnas.run.parts import build
+
+    one_shot = build(resolve_config(None, {"device": "cuda", "supernet.C": "4"})).accel
+    gradient = build(resolve_config(None, {"device": "cuda", "supernet.C": "4", "strategy": "gdas"})).accel
+    assert one_shot.bf16 == torch.cuda.is_bf16_supported() and not gradient.bf16

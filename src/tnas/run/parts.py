@@ -15,7 +15,7 @@ from tnas.accel import Accel, resolve_accel
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.run.checkpoint import rng_state, set_rng_state
-from tnas.run.config import RunConfig, validate_config
+from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, validate_config
 from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
 from tnas.run.overrides import to_dict
 from tnas.run.preflight import built, check_batch, check_eval_memory, probe_forward
@@ -93,7 +93,9 @@ def build(cfg: RunConfig) -> Parts:
                    in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
     fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
            f"(now {size.image_size} px) or train.batch_size.")
-    accel = resolve_accel(device, cfg.precision, cfg.channels_last, cfg.sync_every)
+    # gradient strategies compute in fp32 (their bilevel / Gumbel steps are not validated in bf16)
+    precision = "fp32" if cfg.strategy in GRADIENT_STRATEGIES and cfg.precision == "auto" else cfg.precision
+    accel = resolve_accel(device, precision, cfg.channels_last, cfg.sync_every)
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's stream 'init', global RNG untouched
         torch.manual_seed(stream_seed(cfg.seed, "init"))
         supernet = built(lambda: accel.prepare(build_supernet(space, size).to(device)), f"{cfg.space} supernet", fix)
