@@ -62,6 +62,7 @@ class Plan:
     seeds: int
     threads: int
     max_epochs: int
+    min_epochs: int  # TNAS-OS must score sampler.min_observations archs (100 at 97 per nb201-cifar10 epoch)
     study: dict[str, str]  # overrides of the nb201-cifar10 preset for the pilot and the main runs
     pilot: dict[str, str] = field(default_factory=dict)  # overrides of the pilot only
 
@@ -73,7 +74,7 @@ def full_plan(args: argparse.Namespace) -> Plan:
              "search.budget": "20", "search.population": "10", "search.parents": "3", "search.mutations": "5",
              "search.crossovers": "5", "eval.tau_cells": "0"}
     return Plan("cuda", args.budget_s, dict(C=16, N=5, batch=64, size=32, steps=25, repeats=4, warmup=5), seeds,
-                threads, args.max_epochs, {"data.root": str(args.data)}, pilot)
+                threads, args.max_epochs, 2, {"data.root": str(args.data)}, pilot)
 
 
 def smoke_plan(args: argparse.Namespace) -> Plan:
@@ -84,7 +85,7 @@ def smoke_plan(args: argparse.Namespace) -> Plan:
              "search.bn_batches": "1", "search.eval_batches": "1", "search.eval_batch_size": "100",
              "eval.tau_cells": "12"}
     pilot = {"train.epochs": "2", "train.steps_per_epoch": "3", "eval.tau_cells": "0"}
-    return Plan("cpu", args.budget_s, dict(C=4, N=1, batch=16, size=16, steps=2, repeats=2, warmup=1), 1, 1, 2,
+    return Plan("cpu", args.budget_s, dict(C=4, N=1, batch=16, size=16, steps=2, repeats=2, warmup=1), 1, 1, 2, 1,
                 study, pilot)
 
 
@@ -202,10 +203,10 @@ def size_main(plan: Plan, pilot: dict[str, Any], remaining: float) -> dict[str, 
     step_s = max(r["epoch_seconds"][-1] for r in runs) / int(settings["train.steps_per_epoch"])
     eval_s = max(r["wall_seconds"] - sum(r["epoch_seconds"]) for r in runs) / int(settings["search.budget"])
     fixed_s = max(0.0, pilot["wall_s"] - max(r["wall_seconds"] for r in runs))  # start-up, data, report
-    steps = int(plan.study.get("train.steps_per_epoch") or runs[0]["train_images"] // 64)
+    steps = int(plan.study.get("train.steps_per_epoch") or runs[0]["train_images"] // 64)  # the preset's batch
     evals = int(plan.study.get("search.budget", 500)) + int(plan.study.get("eval.tau_cells", 200)) + 10
     spare = remaining - fixed_s - 1.2 * evals * eval_s - 15  # 15 s: the final checkpoint and report
-    epochs = max(1, min(plan.max_epochs, int(spare / (1.1 * step_s * steps))))
+    epochs = max(plan.min_epochs, min(plan.max_epochs, int(spare / (1.1 * step_s * steps))))
     return {"step_s": step_s, "eval_s": eval_s, "fixed_s": fixed_s, "search_s": evals * eval_s,
             "steps_per_epoch": steps, "epochs": epochs, "predicted_s": fixed_s + evals * eval_s + epochs * step_s * steps}
 
@@ -378,6 +379,7 @@ def main() -> None:
         return
     if args.out is None:
         raise SystemExit("--out DIR is required")
+    args.out, args.data = args.out.resolve(), args.data.resolve()  # the processes it starts run in the repo root
     t0 = time.perf_counter()
     plan = smoke_plan(args) if args.smoke else full_plan(args)
     if plan.device == "cuda" and not torch.cuda.is_available():
