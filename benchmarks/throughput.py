@@ -9,7 +9,9 @@ repeat). Also times the TNAS sampler's per-step overhead (sample + observe + amo
     pip install --no-deps xautodl==1.0.0     # only for this benchmark; not a tnas dependency
     python benchmarks/throughput.py          # writes docs/results/throughput.md
 
-Uses CUDA (timed with CUDA events) when present, else the CPU (perf_counter).
+Uses CUDA (timed with CUDA events, read once per repeat: no sync between steps) when present,
+else the CPU (perf_counter). `--precision bf16` runs both supernets under bf16 autocast
+(tnas.accel, as `tnas search` does on CUDA); benchmarks/gpu_check.py calls `bench` for the GPU.
 """
 from __future__ import annotations
 
@@ -28,8 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tnas.accel import resolve_accel
 from tnas.space import get_space
 from tnas.supernet import NB201Supernet
+from tnas.supernet.nb201_cost import count_flops
+from tnas.timing import StepClock
 
 ROOT = Path(__file__).resolve().parents[1]
 TNAS, XAUTODL = "tnas NB201Supernet", "xautodl TinyNetworkRANDOM"
@@ -43,29 +48,6 @@ def build_xautodl(C: int, N: int, num_classes: int) -> tuple[nn.Module, Callable
     net = TinyNetworkRANDOM(C, N, 4, num_classes, SearchSpaceNames["nas-bench-201"], False, True)
     space = get_space("nb201")
     return net, lambda arch: CellStructure.str2structure(space.to_genotype(arch))
-
-
-class Timer:
-    """Wall time of a block: CUDA events on GPU, perf_counter on CPU (seconds)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self) -> "Timer":
-        if self.cuda:
-            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            self.start.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            self.end.record()
-            torch.cuda.synchronize()
-            self.seconds = self.start.elapsed_time(self.end) / 1e3
-        else:
-            self.seconds = time.perf_counter() - self.t0
 
 
 Step = Callable[[Tensor, Tensor, Tensor], None]  # (images, labels, arch) -> None
@@ -84,29 +66,35 @@ def make_step(model: nn.Module, forward: Callable[[Tensor, Tensor], Tensor]) -> 
 
 
 def build_steps(args: argparse.Namespace, device: torch.device) -> dict[str, Step]:
-    """name -> training step, for tnas and (when installed) xautodl, same C, N and classes."""
+    """name -> training step, for tnas and (when installed) xautodl, same C, N and classes, all
+    in `args.precision` (fp32 or bf16 autocast, applied by `tnas.accel` as in `tnas search`)."""
     torch.manual_seed(args.seed)  # xautodl initialises from the global RNG; this script owns it
-    layout = False if args.nchw else None  # None: the supernet's default (NHWC on CPU)
-    ours = NB201Supernet(C=args.C, N=args.N, num_classes=10, in_channels=3, channels_last=layout).to(device)
-    steps = {TNAS: make_step(ours, ours)}
+    precision = getattr(args, "precision", "fp32")
+    # 'auto': the supernet's default (NHWC on CPU; on CUDA NHWC with bf16, as tnas search does)
+    layouts = [(TNAS, "off" if args.nchw else "auto")] + ([(TNAS + " NCHW", "off")] if getattr(args, "tnas_nchw", False)
+                                                          else [])
+    steps = {}
+    for name, layout in layouts:
+        net = NB201Supernet(C=args.C, N=args.N, num_classes=10, in_channels=3).to(device)
+        ours = resolve_accel(device, precision, layout).prepare(net)
+        steps[name] = make_step(ours, ours)
     try:
         import xautodl  # noqa: F401
     except ImportError:
         print("xautodl not installed (pip install --no-deps xautodl==1.0.0): timing tnas only", file=sys.stderr)
         return steps
-    variants = [(XAUTODL, False)] + ([(XAUTODL + " + NHWC input", True)] if args.xautodl_nhwc else [])
-    for name, nhwc in variants:
+    variants = [(XAUTODL, "off")] + ([(XAUTODL + " + NHWC input", "on")] if args.xautodl_nhwc else [])
+    for name, layout in variants:
         xnet, to_structure = build_xautodl(args.C, args.N, 10)
-        steps[name] = make_step(xnet.to(device), _xforward(xnet, to_structure, nhwc))
+        xnet = resolve_accel(device, precision, layout).prepare(xnet.to(device))
+        steps[name] = make_step(xnet, _xforward(xnet, to_structure))
     return steps
 
 
-def _xforward(
-    xnet: nn.Module, to_structure: Callable[[Tensor], object], nhwc: bool
-) -> Callable[[Tensor, Tensor], Tensor]:
+def _xforward(xnet: nn.Module, to_structure: Callable[[Tensor], object]) -> Callable[[Tensor, Tensor], Tensor]:
     def forward(x: Tensor, arch: Tensor) -> Tensor:
         xnet.arch_cache = to_structure(arch)  # what xnet.random_genotype(True) would set
-        return xnet(x.contiguous(memory_format=torch.channels_last) if nhwc else x)[1]
+        return xnet(x)[1]
 
     return forward
 
@@ -170,7 +158,9 @@ def bench(
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """images/s per repeat, and seconds of every timed step, for each supernet. The supernets
     alternate step by step (the order rotates every step), so load from other processes hits
-    all of them alike; the sampler probe (if any) runs in the same loop."""
+    all of them alike; the sampler probe (if any) runs in the same loop. A step's time is the
+    interval between marks of the device's stream (CUDA events; no sync between steps, read
+    once per repeat), so a GPU queue that never drains is measured as it runs in training."""
     g = torch.Generator().manual_seed(args.seed)
     archs = get_space("nb201").sample_uniform(args.warmup + args.repeats * args.steps, g)
     xs = torch.randn(4, args.batch, 3, args.size, args.size, generator=g).to(device)
@@ -182,23 +172,39 @@ def bench(
     names = list(steps)
     rates: dict[str, list[float]] = {name: [] for name in names}
     per_step: dict[str, list[float]] = {name: [] for name in names}  # seconds of every timed step
+    args.timed_archs = []  # the architectures of the timed steps, in order (for model FLOPs)
     for r in range(args.repeats):
-        seconds = dict.fromkeys(names, 0.0)
+        clock, order = StepClock(device), []
         for s in range(args.warmup + r * args.steps, args.warmup + (r + 1) * args.steps):
             k = s % len(names)
             for name in names[k:] + names[:k]:
-                with Timer(device) as t:
-                    steps[name](xs[s % 4], ys[s % 4], archs[s])
-                seconds[name] += t.seconds
-                per_step[name].append(t.seconds)
+                steps[name](xs[s % 4], ys[s % 4], archs[s])
+                clock.mark()
+                order.append(name)
             if probe is not None:
                 probe.draw()
+                clock.mark()
+                order.append("probe")  # host work between steps: its interval is not a step's
+            args.timed_archs.append(archs[s])
+        seconds = dict.fromkeys(names, 0.0)
+        for name, t in zip(order, clock.intervals()):
+            if name != "probe":
+                seconds[name] += t
+                per_step[name].append(t)
         if probe is not None:
             probe.retrain()
         for name in names:
             rates[name].append(args.steps * args.batch / seconds[name])
         print(f"  repeat {r}: " + ", ".join(f"{n} {rates[n][-1]:.1f} img/s" for n in names), file=sys.stderr)
     return rates, per_step
+
+
+def model_tflops(args: argparse.Namespace, per_step: list[float]) -> float:
+    """Model TFLOP/s of one supernet's timed steps: 6 x MACs x batch per step (forward 2 FLOPs
+    per MAC, backward twice that), with MACs as NB201 counts them for the sampled cell
+    (`count_flops`, every chosen op: also the dead edges tnas skips)."""
+    macs = sum(count_flops(a, C=args.C, N=args.N, input_size=args.size) for a in args.timed_archs)
+    return 6 * macs * args.batch / sum(per_step) / 1e12
 
 
 def environment(device: torch.device) -> str:
@@ -219,10 +225,11 @@ def environment(device: torch.device) -> str:
 def report(args: argparse.Namespace, rates: dict[str, list[float]], per_step: dict[str, list[float]]) -> str:
     """Markdown table of images/s and the tnas / xautodl ratios."""
     med = {name: statistics.median(v) for name, v in rates.items()}
-    lines = ["| supernet | images/s (median) | per repeat | step time (ms) |", "|---|---|---|---|"]
+    lines = ["| supernet | images/s (median) | per repeat | step time (ms) | model TFLOP/s |", "|---|---|---|---|---|"]
     for name, v in rates.items():
         per_repeat = ", ".join(f"{r:.1f}" for r in v)
-        lines.append(f"| {name} | {med[name]:.1f} | {per_repeat} | {1e3 * args.batch / med[name]:.0f} |")
+        lines.append(f"| {name} | {med[name]:.1f} | {per_repeat} | {1e3 * args.batch / med[name]:.1f} | "
+                     f"{model_tflops(args, per_step[name]):.3g} |")
     if XAUTODL in rates:
         ratios = [a / b for a, b in zip(rates[TNAS], rates[XAUTODL])]
         lines.append(f"\n**Ratio tnas / xautodl: {med[TNAS] / med[XAUTODL]:.2f}x** (median of images/s; per repeat: "
@@ -263,7 +270,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
     p.add_argument("--threads", default="0", help="torch CPU threads, comma-separated for several runs (0: default)")
-    p.add_argument("--nchw", action="store_true", help="run tnas in NCHW (its default is NHWC on CPU, NCHW on CUDA)")
+    p.add_argument("--nchw", action="store_true", help="run tnas in NCHW (its default: NHWC on CPU, and on CUDA with bf16)")
+    p.add_argument("--tnas-nchw", action="store_true", help="also time tnas in NCHW (a row of its own)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: autocast, as tnas on CUDA")
     p.add_argument("--xautodl-nhwc", action="store_true",
                    help="also time xautodl fed NHWC input (isolates the memory-format share of the gain)")
     p.add_argument("--steps-per-epoch", type=int, default=391, help="for amortising sampler.step() (25k/64)")
@@ -286,7 +295,7 @@ def main() -> None:
             sampler_text = probe.report(statistics.mean(per_step[TNAS]))
     text = (f"# Training throughput: tnas NB201 supernet vs xautodl RSPS\n\n"
             f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n\n{environment(device)}"
-            f"- Device: {device}; C={args.C}, N={args.N}, batch {args.batch}, {args.size}x{args.size}x3, 10 classes; "
+            f"- Device: {device}, {args.precision}; C={args.C}, N={args.N}, batch {args.batch}, {args.size}x{args.size}x3, 10 classes; "
             f"{args.repeats} repeats x {args.steps} steps (after {args.warmup} warm-up steps each), the supernets "
             "alternating step by step on the same architectures and batches\n\n"
             + "\n".join(sections) + f"\n{NOTES}\n{sampler_text}")

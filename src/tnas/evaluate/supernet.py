@@ -46,8 +46,8 @@ class SupernetEvaluator:
     def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
         recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
         self.supernet.eval()
-        correct = total = 0
+        correct, total = 0, 0
         for x, y in batches if batches is not None else self.valid:
-            correct += (self.supernet(x, arch).argmax(1) == y).sum().item()
+            correct = correct + (self.supernet(x, arch).argmax(1) == y).sum()  # stays on the device
             total += y.numel()
-        return 100.0 * correct / max(total, 1)
+        return 100.0 * int(correct) / max(total, 1)  # one host sync per architecture

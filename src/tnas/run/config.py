@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 import yaml
 
+from tnas.accel import LAYOUTS, PRECISIONS
 from tnas.checks import SEED_MAX, Cross, bad_value, checked, validate
 from tnas.errors import TnasError, suggest, unknown
 from tnas.run.overrides import apply_overrides, flatten
@@ -142,6 +143,9 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
     threads: int = checked(0, ge=0, le=1024)  # torch CPU threads for the run (0 = torch's default)
+    precision: str = checked("auto", choices=PRECISIONS)  # auto = bf16 on CUDA, fp32 on CPU (tnas.accel)
+    channels_last: str = checked("auto", choices=LAYOUTS)  # NHWC activations; auto = the model's on CPU, on with bf16
+    sync_every: int | None = checked(None, ge=1, le=100_000)  # steps between host syncs; None = 1 on CPU, 50 on CUDA
     data: DataConfig = field(default_factory=DataConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -162,6 +166,11 @@ class RunConfig:
                   f"null for strategy={self.strategy}: a gradient search derives one cell from its distribution "
                   "and cannot filter candidates by search.max_params_M / max_flops_M (use strategy=tnas-os or spos "
                   "for constrained searches)"),
+            # bf16 is not validated for bilevel steps (DARTS-V2's finite differences, Gumbel
+            # relaxations): the gradient strategies compute in fp32 (precision=auto picks that)
+            Cross(not gradient or self.precision != "bf16", "precision", self.precision,
+                  f"auto or fp32 for strategy={self.strategy} (gradient strategies compute in fp32; bf16 applies to "
+                  "tnas-os and spos)"),
         )
 
 

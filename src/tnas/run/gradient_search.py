@@ -72,7 +72,7 @@ class GradientJob(Job):
         return self.cfg.strategy
 
     def meta(self) -> dict[str, Any]:
-        return {"split": self.parts.data.split_info}
+        return {"split": self.parts.data.split_info, "accel": self.parts.accel.describe()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.parts.checkpoint(), "gradient": {"version": _VERSION, "seconds": self.seconds,

@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 
+from tnas.accel import Accel, resolve_accel
 from tnas.version import __version__
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.run.checkpoint import rng_state, set_rng_state
-from tnas.run.config import RunConfig, validate_config
+from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, validate_config
 from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
 from tnas.run.overrides import to_dict
 from tnas.run.preflight import built, check_batch, check_eval_memory, probe_forward
@@ -45,6 +46,7 @@ class Parts:
     epoch_data_state: torch.Tensor | None = None  # data generator state at the epoch's start
     partial: dict[str, float] = dataclasses.field(default_factory=dict)  # running sums of the epoch
     dist: DistInfo = dataclasses.field(default_factory=DistInfo)
+    accel: Accel = Accel(torch.device("cpu"))  # precision, layout, host-sync interval (tnas.accel)
     evaluator: Any = None  # the search stage's SupernetEvaluator (reused for the final report)
 
     def checkpoint(self) -> dict[str, Any]:
@@ -91,15 +93,18 @@ def build(cfg: RunConfig) -> Parts:
                    in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
     fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
            f"(now {size.image_size} px) or train.batch_size.")
+    # gradient strategies compute in fp32 (their bilevel / Gumbel steps are not validated in bf16)
+    precision = "fp32" if cfg.strategy in GRADIENT_STRATEGIES and cfg.precision == "auto" else cfg.precision
+    accel = resolve_accel(device, precision, cfg.channels_last, cfg.sync_every)
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's stream 'init', global RNG untouched
         torch.manual_seed(stream_seed(cfg.seed, "init"))
-        supernet = built(lambda: build_supernet(space, size).to(device), f"{cfg.space} supernet", fix)
+        supernet = built(lambda: accel.prepare(build_supernet(space, size).to(device)), f"{cfg.space} supernet", fix)
     arch0 = torch.zeros(space.num_decisions, dtype=torch.long, device=device)
     piece = cfg.train.batch_size // (info.world * cfg.train.micro_batches)
     probe_forward(supernet, lambda x: supernet(x, arch0), (min(piece, 2), size.in_channels, size.image_size,
                   size.image_size), device, f"{cfg.space} supernet", fix)
     check_eval_memory(cfg.search, train, data.valid, device)
-    sampler = build_run_sampler(cfg, space, device)
+    sampler = build_run_sampler(cfg, space)
     t = cfg.train
     optimizer = torch.optim.SGD(supernet.parameters(), lr=t.lr, momentum=t.momentum,
                                 weight_decay=t.weight_decay, nesterov=t.nesterov and t.momentum > 0)
@@ -108,17 +113,22 @@ def build(cfg: RunConfig) -> Parts:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, t.epochs * steps))
     gens = {name: stream(cfg.seed, name) for name in ("data", "arch", "valid")}
     parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
-    parts.dist = info
+    parts.dist, parts.accel = info, accel
     return parts
 
 
-def build_run_sampler(cfg: RunConfig, space: SearchSpace, device: torch.device) -> Any:
+def build_run_sampler(cfg: RunConfig, space: SearchSpace) -> Any:
     """The one-shot sampler of `cfg.strategy` (tnas-os: the TNAS VAE, spos: uniform) from the
-    sampler registry, seeded from the stream 'sampler'."""
+    sampler registry, seeded from the stream 'sampler'.
+
+    The VAE stays on the CPU whatever the run's device: it draws one architecture per training step,
+    which on a GPU would be dozens of tiny kernels and a sync (the drawn indices are read back
+    to pick the path); on the CPU it takes ~2 ms and overlaps the GPU's queued step. Its
+    retraining once per epoch is ~0.1 s there (docs/results/throughput.md)."""
     seed = stream_seed(cfg.seed, "sampler")
     if cfg.strategy != "tnas-os":
         return build_sampler("uniform", space, seed=seed)
-    return built(lambda: build_sampler("tnas", space, seed=seed, config=cfg.sampler, device=device),
+    return built(lambda: build_sampler("tnas", space, seed=seed, config=cfg.sampler, device="cpu"),
                  "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
 
 

@@ -50,7 +50,7 @@ class OneShotJob(Job):
         return self.cfg.strategy
 
     def meta(self) -> dict[str, Any]:
-        return {"split": self.parts.data.split_info}
+        return {"split": self.parts.data.split_info, "accel": self.parts.accel.describe()}
 
     def state_dict(self) -> dict[str, Any]:
         return self.parts.checkpoint()
@@ -101,11 +101,12 @@ def train(parts: Parts, session: Session) -> None:
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(parts)
-            t0 = time.perf_counter()
+            t0 = time.perf_counter()  # wall time is right on CUDA too: the epoch ends with a sync
             done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches,
                                parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
                                grad_clip=cfg.train.grad_clip, feedback=feedback, shard=shard, constraint=allowed,
-                               should_stop=lambda: session.stop, on_step=on_step)
+                               should_stop=lambda: session.stop, on_step=on_step,
+                               sync_every=parts.accel.sync_every)
             if not done:
                 _interrupt(parts, session)
             _finish_epoch(parts, session, t0)

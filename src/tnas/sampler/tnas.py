@@ -141,6 +141,14 @@ class TNASSampler:
                 self._scores[i] = s
 
     @property
+    def feedback_affects_sample(self) -> bool:
+        """Whether `observe` changes what `sample` draws before the next `step()`: only through
+        `skip_seen` (observed archs are redrawn) and `local_frac` (z near the best observed).
+        Loops that hand scores over in batches (to avoid a GPU sync per step) flush before every
+        draw when True (`tnas.strategy.oneshot.train_epoch`)."""
+        return self.config.skip_seen or self.config.local_frac > 0
+
+    @property
     def num_observed(self) -> int:
         return len(self._keys)
 

@@ -20,6 +20,9 @@ class UniformSampler:
         space: the search space (D decisions).
     """
 
+    # `sample` ignores feedback, so a loop may hand it over late (tnas.strategy.oneshot.train_epoch)
+    feedback_affects_sample = False
+
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
 

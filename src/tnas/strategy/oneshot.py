@@ -96,6 +96,7 @@ def train_epoch(
     constraint: Callable[[Tensor], Tensor] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[Tensor, float, float, bool], None] | None = None,
+    sync_every: int = 1,
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
@@ -110,67 +111,134 @@ def train_epoch(
         constraint: ok(archs long [n, D]) -> bool [n]; when given, only architectures within the
             hard limits are trained (SPOS's constrained uniform sampling: rejection from the sampler).
         should_stop: checked after every step (Ctrl-C); the epoch then stops early.
-        on_step: called with (arch long [D], loss, score or nan, from_vae).
+        on_step: called with (arch long [D], loss, score or nan, from_vae), in step order, when
+            the step's values reach the host.
+        sync_every: the steps' losses and scores stay on the device and are read back together
+            (one host sync) every `sync_every` steps, at the epoch's end and before a stop; the
+            sampler observes them then, in step order, so the result does not depend on it. A
+            sampler whose draws depend on feedback since its last `step()` (no
+            `feedback_affects_sample = False` attribute) gets it before every draw instead.
     Returns:
         True when the epoch completed, False when it stopped early.
     """
     supernet.train()
     for key in ("i", "loss", "acc", "score", "n_score", "n_vae"):
         progress.setdefault(key, 0.0)
-    while progress["i"] < steps:
+    pending = PendingSteps(progress, sampler, feedback, on_step)
+    eager = getattr(sampler, "feedback_affects_sample", True)
+    i = int(progress["i"])
+    while i < steps:
+        if eager:
+            pending.flush()
         x, y = next(train_batches)
         archs, from_vae = _sample_one(sampler, arch_gen, constraint)
         arch = archs[0]
         optimizer.zero_grad(set_to_none=True)
-        loss, acc = _forward_backward(supernet, arch, x, y, shard)
+        loss, correct, seen = _forward_backward(supernet, arch, x, y, shard)
         if shard.sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
             loss = shard.sync(supernet, loss)
-        if not torch.isfinite(loss):
-            raise NaNLossError(
-                f"The training loss became {loss.item()} at step {int(progress['i'])} of this epoch (arch "
-                f"{arch.tolist()}). The run stopped; its last good checkpoint is kept. Lower train.lr or "
-                "tighten train.grad_clip (e.g. train.grad_clip=2), then resume or restart."
-            )
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(supernet.parameters(), grad_clip)
         optimizer.step()
         scheduler.step()
-        score = math.nan
-        if feedback.every > 0 and int(progress["i"]) % feedback.every == 0:
-            score = score_batch(supernet, arch, *feedback.valid_batch(), feedback.metric)
-            sampler.observe(arch[None], torch.tensor([relative_score(score, feedback.baseline, feedback.decay)]))
-            progress["score"] += score
-            progress["n_score"] += 1
-        progress["loss"] += loss.item()
-        progress["acc"] += acc
-        progress["n_vae"] += int(from_vae)
-        progress["i"] += 1
-        if on_step is not None:
-            on_step(arch, loss.item(), score, bool(from_vae))
+        score = None
+        if feedback.every > 0 and i % feedback.every == 0:
+            score = score_on_device(supernet, arch, *feedback.valid_batch(), feedback.metric)
+        pending.add(_Step(i, arch, bool(from_vae), loss.detach(), correct, seen, score))
+        i += 1
+        if len(pending.steps) >= sync_every:
+            pending.flush()
         if should_stop():
+            pending.flush()
             return progress["i"] >= steps
+    pending.flush()
     return True
 
 
-def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, shard: Shard) -> tuple[Tensor, float]:
+@dataclass
+class _Step:
+    """A trained step whose loss, correct count (of `seen` images) and score are on the device."""
+
+    index: int
+    arch: Tensor
+    from_vae: bool
+    loss: Tensor
+    correct: Tensor
+    seen: int
+    score: Tensor | None
+
+
+class PendingSteps:
+    """Trained steps waiting for their values; `flush` reads them all with one host sync and does
+    each step's bookkeeping in order, exactly as if it had been done right after the step: the
+    NaN check, the sampler's feedback (score - EMA), the running sums and `on_step`."""
+
+    def __init__(self, progress: dict[str, float], sampler: Sampler, feedback: Feedback,
+                 on_step: Callable[[Tensor, float, float, bool], None] | None) -> None:
+        self.progress, self.sampler, self.feedback, self.on_step = progress, sampler, feedback, on_step
+        self.steps: list[_Step] = []
+
+    def add(self, step: _Step) -> None:
+        self.steps.append(step)
+
+    def flush(self) -> None:
+        steps, self.steps = self.steps, []
+        if not steps:
+            return
+        n = len(steps)
+        scored = [s.score for s in steps if s.score is not None]
+        values = [torch.stack([s.loss for s in steps]), torch.stack([s.correct for s in steps])]
+        values += [torch.stack(scored)] if scored else []
+        flat = torch.cat([v.double() for v in values]).tolist()  # the one host sync (float64: exact)
+        k = 2 * n
+        for j, s in enumerate(steps):
+            score = math.nan
+            if s.score is not None:
+                score, k = flat[k] * SCORE_SCALE[self.feedback.metric], k + 1
+            self._record(s, flat[j], int(flat[n + j]), score)
+
+    def _record(self, s: _Step, loss: float, correct: int, score: float) -> None:
+        if not math.isfinite(loss):
+            raise NaNLossError(
+                f"The training loss became {loss} at step {s.index} of this epoch (arch "
+                f"{s.arch.tolist()}). The run stopped; its last good checkpoint is kept. Lower train.lr or "
+                "tighten train.grad_clip (e.g. train.grad_clip=2), then resume or restart."
+            )
+        p, fb = self.progress, self.feedback
+        if s.score is not None:
+            self.sampler.observe(s.arch[None], torch.tensor([relative_score(score, fb.baseline, fb.decay)]))
+            p["score"] += score
+            p["n_score"] += 1
+        p["loss"] += loss
+        p["acc"] += 100.0 * correct / max(s.seen, 1)
+        p["n_vae"] += int(s.from_vae)
+        p["i"] += 1
+        if self.on_step is not None:
+            self.on_step(s.arch, loss, score, s.from_vae)
+
+
+def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor,
+                      shard: Shard) -> tuple[Tensor, Tensor, int]:
     """Loss of this rank's share of the global batch, backpropagated piece by piece.
 
     Each piece's loss is weighted by its share of the *global* batch, so summing gradients over
     ranks gives exactly the gradient of the global mean loss (1 process with world * micro pieces
-    computes the same thing). Returns (this rank's share of the global mean loss, its batch acc %).
+    computes the same thing). Returns (this rank's share of the global mean loss, correct
+    predictions on its batch, its images), the tensors on the device (no host sync).
     """
     m, n = shard.micro_batches, shard.world * shard.micro_batches
     pieces = list(zip(x.chunk(n), y.chunk(n)))[shard.rank * m : (shard.rank + 1) * m]
-    correct, seen = 0, 0
+    seen = 0
     loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
     for xi, yi in pieces:
         logits = supernet(xi, arch)
         loss = F.cross_entropy(logits, yi, reduction="sum") / y.numel()
         loss.backward()
         loss_sum += loss.detach()
-        correct += int((logits.argmax(1) == yi).sum())
+        correct += (logits.argmax(1) == yi).sum()
         seen += yi.numel()
-    return loss_sum, 100.0 * correct / max(seen, 1)
+    return loss_sum, correct, seen
 
 
 def relative_score(score: float, baseline: dict[str, float] | None, decay: float) -> float:
@@ -219,14 +287,26 @@ def _sample_one(sampler: Sampler, generator: torch.Generator,
     )
 
 
+# score_on_device's value times this = the score the sampler sees (accuracy in %, -cross-entropy)
+SCORE_SCALE = {"accuracy": 100.0, "loss": 1.0}
+
+
 @torch.no_grad()
-def score_batch(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric: str) -> float:
-    """Held-out metric of one sub-network on one batch, higher = better.
+def score_on_device(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric: str) -> Tensor:
+    """Held-out metric of one sub-network on one batch, higher = better, as a 0-dim float32
+    tensor on the device (no host sync): the accuracy as a fraction, or -cross-entropy; times
+    `SCORE_SCALE[metric]` it is `score_batch`.
 
     Uses batch statistics (train-mode BN, as during training) so no recalibration is needed
-    for this cheap per-step signal; 'accuracy' in %, 'loss' as -cross-entropy.
+    for this cheap per-step signal.
     """
     logits = supernet(x, arch)
     if metric == "loss":
-        return -F.cross_entropy(logits, y).item()
-    return (logits.argmax(1) == y).float().mean().item() * 100
+        return -F.cross_entropy(logits, y)
+    return (logits.argmax(1) == y).float().mean()
+
+
+def score_batch(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor, metric: str) -> float:
+    """Held-out metric of one sub-network on one batch, higher = better: 'accuracy' in %, 'loss'
+    as -cross-entropy (see `score_on_device`)."""
+    return score_on_device(supernet, arch, x, y, metric).item() * SCORE_SCALE[metric]

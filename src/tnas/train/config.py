@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tnas.accel import LAYOUTS, PRECISIONS
 from tnas.checks import SEED_MAX, Cross, checked, validate
 from tnas.errors import unknown
 from tnas.run.config import MAX_CELLS, MAX_CHANNELS, MAX_IMAGE_SIZE, check_common
@@ -91,6 +92,9 @@ class TrainRunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     out: str = "runs"  # parent folder of run directories
     threads: int = checked(0, ge=0, le=1024)  # torch CPU threads for the run (0 = torch's default)
+    precision: str = checked("auto", choices=PRECISIONS)  # auto = bf16 on CUDA, fp32 on CPU (tnas.accel)
+    channels_last: str = checked("auto", choices=LAYOUTS)  # NHWC activations; auto = the model's on CPU, on with bf16
+    sync_every: int | None = checked(None, ge=1, le=100_000)  # steps between host syncs; None = 1 on CPU, 50 on CUDA
     eval_every: int = checked(1, ge=1, le=100_000)  # test-set evaluation every k epochs (the last epoch always)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     net: NetConfig = field(default_factory=NetConfig)

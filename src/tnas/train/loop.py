@@ -80,6 +80,7 @@ def train_steps(
     steps: int,
     should_stop: Callable[[], bool],
     on_step: Callable[[dict[str, float]], None] | None = None,
+    sync_every: int = 1,
 ) -> bool:
     """Train on `batches` until the epoch has `steps` steps; False if `should_stop()` cut it short.
 
@@ -90,36 +91,58 @@ def train_steps(
         first_step: global step of the epoch's step 0 (for the learning rate).
         total_steps: steps of the whole run.
         steps: steps per epoch.
+        on_step: called with {'loss', 'lr'} per step, in order, when its loss reaches the host.
+        sync_every: losses and correct counts stay on the device and are read back (one host
+            sync) every this many steps, at the epoch's end and before a stop; the sums are
+            added in step order, so they do not depend on it.
     """
     warmup = optim.warmup_epochs * steps
     params = [p for p in model.parameters() if p.requires_grad]
     model.train()
+    pending: list[tuple[Tensor, Tensor, int, float]] = []  # (loss, correct, images, lr) per unread step
+    i = int(sums["i"])
     for x, y in batches:
-        if sums["i"] >= steps:
+        if i >= steps:
             break
         if should_stop():
+            _flush(pending, sums, on_step)
             return False
-        lr = lr_at(first_step + int(sums["i"]), total_steps, warmup, optim.lr, optim.schedule)
+        lr = lr_at(first_step + i, total_steps, warmup, optim.lr, optim.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, logits = _step(model, optimizer, params, x, y, reg, lr, int(sums["i"]))
-        value = float(loss.detach())  # one host sync for the sums and the progress bar
-        sums["i"] += 1
-        sums["loss"] += value
-        sums["correct"] += float((logits.detach().argmax(1) == y).sum())
-        sums["seen"] += float(len(y))
-        if on_step is not None:
-            on_step({"loss": value, "lr": lr})
+        loss, logits = _step(model, optimizer, params, x, y, reg)
+        pending.append((loss.detach(), (logits.detach().argmax(1) == y).sum(), len(y), lr))
+        i += 1
+        if len(pending) >= sync_every:
+            _flush(pending, sums, on_step)
+    _flush(pending, sums, on_step)
     return sums["i"] >= steps
 
 
+def _flush(pending: list[tuple[Tensor, Tensor, int, float]], sums: dict[str, float],
+           on_step: Callable[[dict[str, float]], None] | None) -> None:
+    """Read the pending steps' losses and correct counts (one host sync) and add them to `sums`
+    in step order; a non-finite loss stops the run (exit 2)."""
+    if not pending:
+        return
+    values = torch.stack([torch.stack([loss.double(), correct.double()]) for loss, correct, _, _ in pending]).tolist()
+    for (value, correct), (_, _, images, lr) in zip(values, pending):
+        if not math.isfinite(value):
+            raise TnasError(f"The training loss became {value} at epoch step {int(sums['i'])} (lr {lr:.4g}). "
+                            "Lower optim.lr or set reg.grad_clip (e.g. 5); the last checkpoint is kept.")
+        sums["i"] += 1
+        sums["loss"] += value
+        sums["correct"] += correct
+        sums["seen"] += float(images)
+        if on_step is not None:
+            on_step({"loss": value, "lr": lr})
+    pending.clear()
+
+
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, params: list[Tensor], x: Tensor, y: Tensor,
-          reg: RegConfig, lr: float, i: int) -> tuple[Tensor, Tensor]:
-    """One optimizer step; returns (loss, main logits). A non-finite loss stops the run (exit 2)."""
+          reg: RegConfig) -> tuple[Tensor, Tensor]:
+    """One optimizer step; returns (loss, main logits), on the device (no host sync)."""
     loss, logits = loss_of(model(x), y, reg)
-    if not torch.isfinite(loss):
-        raise TnasError(f"The training loss became {loss.item()} at epoch step {i} (lr {lr:.4g}). "
-                        "Lower optim.lr or set reg.grad_clip (e.g. 5); the last checkpoint is kept.")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if reg.grad_clip > 0:
@@ -140,14 +163,15 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], num_cla
     """
     model.eval()
     k = 5 if num_classes >= 10 else 0
-    acc = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 correct, top-k correct, images
+    acc: Tensor | None = None  # loss sum, top-1 correct, top-k correct, images; float64 on the device
     for x, y in batches:
         logits = model(x)
-        acc[0] += float(F.cross_entropy(logits, y, reduction="sum"))
-        acc[1] += float((logits.argmax(1) == y).sum())
-        if k:
-            acc[2] += float((logits.topk(k, dim=1).indices == y[:, None]).any(1).sum())
-        acc[3] += len(y)
+        zero = torch.zeros((), dtype=torch.float64, device=logits.device)
+        top_k = (logits.topk(k, dim=1).indices == y[:, None]).any(1).sum() if k else zero
+        row = torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
+                           (logits.argmax(1) == y).sum().double(), top_k.double(), zero + len(y)])
+        acc = row if acc is None else acc + row
+    acc = torch.zeros(4, dtype=torch.float64) if acc is None else acc.cpu()  # the one host sync
     if reduce is not None:
         acc = reduce(acc)
     n = max(1.0, float(acc[3]))

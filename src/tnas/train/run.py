@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tnas.accel import Accel, resolve_accel
 from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo, device_for, init_distributed, resolve_device
@@ -76,6 +77,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     source: BatchSource
     state: TrainState = dataclasses.field(default_factory=TrainState)
+    accel: Accel = Accel(torch.device("cpu"))  # precision, layout, host-sync interval (tnas.accel)
 
     def checkpoint(self) -> dict[str, Any]:
         rng = {"cpu": torch.get_rng_state()}
@@ -135,7 +137,8 @@ def build(cfg: TrainRunConfig) -> Trainer:
     size = final_size(space, d.num_classes, d.in_channels, C=cfg.net.C, N=cfg.net.N, image_size=d.image_size)
     fix = (f"Lower net.C / net.N (now C={size.C}, N={size.N}), or change data.image_size (now {size.image_size} px) "
            "or optim.batch_size.")
-    model = built(lambda: build_network(cfg, space, arch, size).to(device), f"{space.name} network", fix)
+    accel = resolve_accel(device, cfg.precision, cfg.channels_last, cfg.sync_every)
+    model = built(lambda: accel.prepare(build_network(cfg, space, arch, size).to(device)), f"{space.name} network", fix)
     probe_forward(model, model, (min(cfg.optim.batch_size // info.world, 2), size.in_channels, size.image_size,
                                  size.image_size), device, f"{space.name} network", fix)
     if hasattr(model, "generator"):  # drop-path masks from the run's own generator (DARTS networks)
@@ -147,7 +150,7 @@ def build(cfg: TrainRunConfig) -> Trainer:
     if info.world > 1:
         wrapped = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    return Trainer(cfg, device, info, space, arch, size, model, wrapped, optimizer, source)
+    return Trainer(cfg, device, info, space, arch, size, model, wrapped, optimizer, source, accel=accel)
 
 
 def _all_sum(t: torch.Tensor, tr: Trainer) -> torch.Tensor:
@@ -187,7 +190,7 @@ def _epoch(tr: Trainer, session: Session) -> None:
     t0 = time.perf_counter()
     done = train_steps(tr.wrapped, tr.optimizer, tr.source.train_batches(st.epoch, int(st.sums["i"])), st.sums,
                        optim=cfg.optim, reg=cfg.reg, first_step=st.epoch * steps, total_steps=epochs * steps,
-                       steps=steps, should_stop=_stopper(tr, session),
+                       steps=steps, should_stop=_stopper(tr, session), sync_every=tr.accel.sync_every,
                        on_step=lambda m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.3f}")))
     bar.close()
     st.step = st.epoch * steps + int(st.sums["i"])
@@ -230,7 +233,7 @@ class TrainJob(Job):
         return "train"
 
     def meta(self) -> dict[str, Any]:
-        return {"command": "train", "data": self.trainer.source.info.record}
+        return {"command": "train", "data": self.trainer.source.info.record, "accel": self.trainer.accel.describe()}
 
     def state_dict(self) -> dict[str, Any]:
         return self.trainer.checkpoint()
