@@ -154,8 +154,6 @@ class RunConfig:
         limit = "max_params_M" if self.search.max_params_M is not None else "max_flops_M"
         limit_value = getattr(self.search, limit)
         return (
-            Cross(not gradient or self.train.micro_batches == 1, "train.micro_batches", self.train.micro_batches,
-                  f"1 for strategy={self.strategy} (it takes whole batches; lower train.batch_size instead)"),
             Cross(not gradient or limit_value is None, f"search.{limit}", limit_value,
                   f"null for strategy={self.strategy}: a gradient search derives one cell from its distribution "
                   "and cannot filter candidates by search.max_params_M / max_flops_M (use strategy=tnas-os or spos "

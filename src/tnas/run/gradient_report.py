@@ -106,7 +106,8 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     result["wall_seconds"] = run.seconds
     p.phase = "done"
     rd.write_result(result)
-    write_gradient_report(rd.path, result, p.state.history)
+    if rd.enabled:  # rank 0 writes the run directory
+        write_gradient_report(rd.path, result, p.state.history)
     return result
 
 
