@@ -99,3 +99,28 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> Non
     proc = _run_cli([f"{k}={v}" for k, v in _overrides(tmp_path, ["train.lr=10", "train.weight_decay=1", "train.grad_clip=0"]).items()])
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "loss became" in err and "Traceback" not in err
+
+
+def test_constrained_search_reports_rejection_sampling(tmp_path: Path) -> None:
+    # parameters counted on the C=4, N=1 NB201 network; 0.008M splits the space (test_oneshot)
+    extra = ["strategy=spos", "train.epochs=2", "train.steps_per_epoch=6", "search.max_params_M=0.008",
+             "search.cost_C=4", "search.cost_N=1"]
+    result, run = run_search(resolve_config(None, _overrides(tmp_path, extra)), progress_bar=False)
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    for e in epochs:  # one accepted architecture per training step, drawn uniformly until one fits
+        assert e["rejection_accepted"] == 6 and e["rejection_drawn"] >= e["rejection_passed"] >= 6
+        assert e["rejection_accept_rate"] == e["rejection_passed"] / e["rejection_drawn"]
+        assert e["rejection_ms_per_accepted"] == pytest.approx(1e3 * e["rejection_seconds"] / 6)
+    rej = result["rejection"]
+    assert rej["train"]["accepted"] == 12 and rej["train"]["drawn"] == sum(e["rejection_drawn"] for e in epochs)
+    assert 0 < rej["train"]["accept_rate"] < 1  # the limit binds: some draws were rejected
+    assert rej["search"]["accepted"] >= 24 - 8 and 0 < rej["search"]["accept_rate"] < 1  # GA children + fill-ups
+    assert rej["search"]["ms_per_accepted"] > 0 and "rejection sampling, search" in (run / "report.md").read_text()
+    assert result["cost"]["params_M"] <= 0.008
+
+
+def test_unconstrained_search_has_no_rejection_metrics(tmp_path: Path) -> None:
+    extra = ["strategy=spos", "train.epochs=1", "train.steps_per_epoch=2", "search.budget=8"]
+    result, run = run_search(resolve_config(None, _overrides(tmp_path, extra)), progress_bar=False)
+    assert result["rejection"] is None
+    assert not any(k.startswith("rejection_") for k in json.loads((run / "metrics.jsonl").read_text()))

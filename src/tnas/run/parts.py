@@ -46,6 +46,7 @@ class Parts:
     partial: dict[str, float] = dataclasses.field(default_factory=dict)  # running sums of the epoch
     dist: DistInfo = dataclasses.field(default_factory=DistInfo)
     evaluator: Any = None  # the search stage's SupernetEvaluator (reused for the final report)
+    rejection: dict[str, Any] = dataclasses.field(default_factory=dict)  # the GA's rejection-sampling counts
 
     def checkpoint(self) -> dict[str, Any]:
         return {

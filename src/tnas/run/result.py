@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from tnas.evaluate import SupernetEvaluator, fixed_batches
-from tnas.run.constraints import found_cost
+from tnas.run.constraints import found_cost, rejection_summary
 from tnas.run.parts import Parts
 from tnas.run.report import write_report
 from tnas.run.rundir import RunDir
@@ -34,6 +34,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
                  for j in torch.argsort(-history.scores)[:5].tolist()],
     }
     result["cost"] = found_cost(parts, best)
+    result["rejection"] = rejection_summary(parts.state.history, parts.rejection)
     gt, table = ground_truth(parts.cfg, space.name, best)
     result["ground_truth"] = gt
     if table is not None and parts.cfg.eval.tau_cells > 0:
