@@ -11,6 +11,7 @@ while here every rank knows exactly which parameters have gradients (the same pa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -101,6 +102,24 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([float(flag)], device=device)
     dist.all_reduce(t)
     return bool(t.item() > 0)
+
+
+def agreed_stop(flag: Callable[[], bool], info: DistInfo, device: torch.device,
+                every: int = 10) -> Callable[[], bool]:
+    """should_stop() for a loop run by every rank of a torchrun job, called once per step: the Ctrl-C
+    `flag` agreed over the ranks (`any_rank`) at every `every`-th call, so that all ranks stop after
+    the same step (a Ctrl-C reaches them at different steps, or only one node's). Checking every
+    step would add a collective and a device sync per step; a stop comes at most `every` steps late.
+    One process: `flag` itself, every call."""
+    if info.world <= 1:
+        return flag
+    calls = [0]
+
+    def should_stop() -> bool:
+        calls[0] += 1
+        return calls[0] % every == 0 and any_rank(flag(), info, device)
+
+    return should_stop
 
 
 def sync_from_main(tensors: list[torch.Tensor], info: DistInfo) -> float:

@@ -21,7 +21,7 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.run.config import RunConfig
-from tnas.run.dist import allreduce_, any_rank, sync_from_main
+from tnas.run.dist import agreed_stop, allreduce_, sync_from_main
 from tnas.run.gradient_report import distribution, finish
 from tnas.run.job import STRATEGIES, Job, Session
 from tnas.run.overrides import flatten, to_dict
@@ -223,12 +223,13 @@ def train(job: GradientJob, session: Session) -> None:
     p = job.parts
     cfg, st = p.cfg, p.state
     bar = session.bar(cfg.train.epochs * p.steps_per_epoch, st.step, f"search {cfg.strategy}")
+    should_stop = agreed_stop(lambda: session.stop, job.dist, job.device)  # all ranks stop at the same step
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(p)
             t0 = time.perf_counter()
             while p.step_in_epoch < p.steps_per_epoch:
-                if any_rank(session.stop, job.dist, job.device):  # all ranks stop at the same step
+                if should_stop():
                     _interrupt(job, session, time.perf_counter() - t0)
                 valid = p.data.valid.random_batch(cfg.train.batch_size, p.gens["valid"])
                 out = search_step(job, next(batches), valid)

@@ -20,7 +20,7 @@ from tnas.evaluate import SupernetEvaluator, eval_batches
 from tnas.run.config import RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.sampler.rejection import CountedConstraint
-from tnas.run.dist import allreduce_grads
+from tnas.run.dist import agreed_stop, allreduce_grads
 from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
@@ -97,6 +97,7 @@ def train(parts: Parts, session: Session) -> None:
     shard = Shard(cfg.train.micro_batches, parts.dist.rank, parts.dist.world,
                   allreduce_grads if parts.dist.world > 1 else None)
     allowed = constraint(parts)  # SPOS: train only architectures within the hard limits
+    should_stop = agreed_stop(lambda: session.stop, parts.dist, parts.device)  # all ranks stop at the same step
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(parts)
@@ -104,7 +105,7 @@ def train(parts: Parts, session: Session) -> None:
             done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches,
                                parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
                                grad_clip=cfg.train.grad_clip, feedback=feedback, shard=shard, constraint=allowed,
-                               should_stop=lambda: session.stop, on_step=on_step)
+                               should_stop=should_stop, on_step=on_step)
             if not done:
                 _interrupt(parts, session)
             _finish_epoch(parts, session, t0, allowed)
