@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tnas.run.config import resolve_config
 from tnas.run.search import run_search
@@ -124,3 +125,40 @@ def test_unconstrained_search_has_no_rejection_metrics(tmp_path: Path) -> None:
     result, run = run_search(resolve_config(None, _overrides(tmp_path, extra)), progress_bar=False)
     assert result["rejection"] is None
     assert not any(k.startswith("rejection_") for k in json.loads((run / "metrics.jsonl").read_text()))
+
+
+class _StopAfter:
+    """A stop flag that turns on after `n` checks (one check per step): a deterministic Ctrl-C."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    @property
+    def stop(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_streamed_image_folder_search_resumes_mid_epoch_exactly(tmp_path: Path) -> None:
+    from tnas.data.formats import write_jpeg_folder
+    from tnas.run.job import Session, open_run_dir
+    from tnas.run.search import Interrupted, OneShotJob, train
+
+    cifar = Path(__file__).resolve().parents[1] / "data" / "cifar10"
+    for split in ("train", "test"):  # real CIFAR-10 JPEGs as DIR/train/<class>/, DIR/test/<class>/
+        write_jpeg_folder(cifar / f"cifar10_jpeg_q75_{split}.npz", tmp_path / "folder", per_class=40)
+    extra = ["data.name=imagefolder", f"data.root={tmp_path / 'folder'}", "data.stream=true", "data.holdout=100",
+             "data.image_size=16", "data.workers=2", "train.epochs=2", "train.steps_per_epoch=6", "search.budget=8"]
+    ref, run = run_search(resolve_config(None, _overrides(tmp_path / "ref", extra)), progress_bar=False)
+    held = (run / "holdout.txt").read_text().splitlines()
+    assert len(held) == 100 and all(h.endswith(".jpg") for h in held)
+    split = yaml.safe_load((run / "config.yaml").read_text())["_meta"]["split"]
+    assert split["stream"] and split["sizes"] == {"train": 300, "valid": 100, "test": 400}
+    job = OneShotJob(resolve_config(None, _overrides(tmp_path / "cut", extra)))
+    rd = open_run_dir(job)
+    with pytest.raises(Interrupted):
+        train(job.parts, Session(job, rd, _StopAfter(9), progress_bar=False))  # mid epoch 2
+    rd.close()
+    assert 0 < job.parts.step_in_epoch < 6 and not (rd.path / "result.json").exists()
+    again, _ = run_search(resume=rd.path, progress_bar=False)
+    assert {k: v for k, v in again.items() if k != "wall_seconds"} == {k: v for k, v in ref.items() if k != "wall_seconds"}

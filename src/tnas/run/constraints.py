@@ -25,7 +25,7 @@ def cost_size(parts: Parts) -> NetSize:
     stand-alone network (e.g. NB201 C=16, N=5 at 32x32; DARTS 36 channels, 20 cells) with the
     dataset's classes and channels, unless search.cost_C / cost_N / cost_image_size override it."""
     s, train = parts.cfg.search, parts.data.train
-    return final_size(parts.supernet.space, train.num_classes, int(train.images.shape[1]),
+    return final_size(parts.supernet.space, train.num_classes, int(train.shape[0]),
                       C=s.cost_C, N=s.cost_N, image_size=s.cost_image_size)
 
 

@@ -12,6 +12,8 @@ import torch
 
 from tnas import __version__
 from tnas.data import DataSplits, load_dataset
+from tnas.data.stream import StreamedImageSet
+from tnas.data.stream_split import open_stream
 from tnas.errors import TnasError
 from tnas.run.checkpoint import rng_state, set_rng_state
 from tnas.run.config import RunConfig, validate_config
@@ -84,12 +86,11 @@ def build(cfg: RunConfig) -> Parts:
             f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
         )
     space = get_space(cfg.space)
-    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
-                        limit=cfg.data.limit, image_size=cfg.data.image_size)
+    data = load_data(cfg, device, info)
     train = data.train
     check_batch("train.batch_size", cfg.train.batch_size, train)
     size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
-                   in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
+                   in_channels=train.shape[0], image_size=int(train.shape[-1]))
     fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
            f"(now {size.image_size} px) or train.batch_size.")
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's stream 'init', global RNG untouched
@@ -111,6 +112,22 @@ def build(cfg: RunConfig) -> Parts:
     parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
     parts.dist = info
     return parts
+
+
+def load_data(cfg: RunConfig, device: torch.device, info: DistInfo) -> DataSplits:
+    """The run's splits: in memory (`load_dataset`), or with data.stream=true a streamed image folder
+    whose training batches each rank decodes only its share of (`tnas.data.stream_split`)."""
+    d = cfg.data
+    if not d.stream:
+        return load_dataset(d.name, d.root, device=device, split_seed=d.split_seed, limit=d.limit,
+                            image_size=d.image_size)
+    if d.root is None:
+        raise TnasError("data.stream=true needs data.root=DIR, the folder holding DIR/train/<class>/ and "
+                        "DIR/val/<class>/ (ImageNet layout).")
+    data = open_stream(d.root, holdout=d.holdout, image_size=d.image_size, split_seed=d.split_seed, limit=d.limit,
+                       workers=d.workers, device=device)
+    data.train.shard(info.rank, info.world)
+    return data
 
 
 def build_run_sampler(cfg: RunConfig, space: SearchSpace, device: torch.device) -> Any:
@@ -157,6 +174,10 @@ def epoch_stream(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         parts.partial = {}
     else:
         parts.gens["data"].set_state(parts.epoch_data_state)
+    train, cfg = parts.data.train, parts.cfg
+    if isinstance(train, StreamedImageSet):  # starts at the step without decoding the skipped batches
+        return train.epoch_batches(cfg.train.batch_size, generator=parts.gens["data"], steps=parts.steps_per_epoch,
+                                   start=parts.step_in_epoch, augment=cfg.data.augment)
     batches = _epoch_batches(parts)
     for _ in range(parts.step_in_epoch):
         next(batches)

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from tnas.evaluate import SupernetEvaluator, fixed_batches
+from tnas.evaluate import SupernetEvaluator
+from tnas.evaluate.batches import pass_batches
 from tnas.run.constraints import found_cost, rejection_summary
 from tnas.run.parts import Parts
 from tnas.run.report import write_report
@@ -23,7 +24,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     ev: SupernetEvaluator = parts.evaluator
     i = history.best_index()
     best = history.archs[i]
-    test_batches = fixed_batches(parts.data.test, parts.cfg.search.eval_batch_size, 10**9)
+    test_batches = pass_batches(parts.data.test, parts.cfg.search.eval_batch_size)
     result: dict[str, Any] = {
         "genotype": space.to_genotype(best), "arch": best.tolist(), "strategy": parts.cfg.strategy,
         "dataset": parts.cfg.data.name, "split": parts.data.split_info,

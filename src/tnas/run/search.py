@@ -51,6 +51,9 @@ class OneShotJob(Job):
     def meta(self) -> dict[str, Any]:
         return {"split": self.parts.data.split_info}
 
+    def files(self) -> dict[str, str]:
+        return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.parts.data.files.items()}
+
     def state_dict(self) -> dict[str, Any]:
         return self.parts.checkpoint()
 
