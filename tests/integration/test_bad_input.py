@@ -124,6 +124,8 @@ CONFIG = [  # a value outside its range, the wrong type, an unknown name: reject
     ("tnas_g_z_unknown", ["strategy=tnas-g", "gradient.tnas_g.z=mean"], ("mean", "gradient.tnas_g.z")),
     ("tnas_g_decay_1", ["strategy=tnas-g", "gradient.tnas_g.baseline_decay=1"], ("gradient.tnas_g.baseline_decay",)),
     ("gradient_limits", ["strategy=gdas", "search.max_flops_M=300"], ("search.max_flops_M", "gdas")),
+    ("stream_not_folder", ["data.stream=true"], ("data.stream", "imagefolder")),
+    ("stream_workers_negative", ["data.workers=-1"], ("-1", "data.workers")),
     ("unknown_key", ["train.epoch=3"], ("train.epoch", "train.epochs")),
     ("section_as_key", ["train=3"], ("train",)),
     ("malformed_override", ["preset-a", "train.epochs"], ("train.epochs",)),
