@@ -15,13 +15,13 @@ need no state, and the caller's generator advances by the same amount however ma
 
 Memory: at most `workers x PREFETCH` batches of uint8 [B, 3, S, S] are in flight (2 without
 workers), plus the float batch on the device, whatever the number of images; the file list costs
-about 100 bytes per image.
+about 100 bytes per image, an epoch's order 8 bytes per image.
 """
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,7 @@ class FolderImages(Dataset):
         return torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()), int(self.labels[i])
 
 
-def decode(images: FolderImages, keys: Sequence[Sequence[Key]], workers: int,
+def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int,
            pin: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
     """(uint8 [b, 3, S, S], long [b]) per list of keys, decoded by `workers` processes (0: here)."""
     return iter(DataLoader(images, batch_sampler=keys, num_workers=workers, pin_memory=pin,
@@ -158,37 +158,43 @@ class StreamedImageSet:
         (the slice its data-parallel step reads); the other rows stay zero, never read."""
         self.rows = None if world <= 1 else (rank, world)
 
-    def _pass(self, generator: torch.Generator, shuffle: bool, augment: bool) -> list[Key]:
-        """One pass's keys: the order (from `generator`) and per-position augmentation seeds."""
+    def _order(self, generator: torch.Generator, shuffle: bool, augment: bool) -> tuple[Tensor, int | None]:
+        """One pass: the order long [N] (from `generator`) and its augmentation draw (None: unaugmented)."""
         n = len(self)
-        order = torch.randperm(n, generator=generator).tolist() if shuffle else range(n)
-        if not augment:
-            return [(i, NO_AUGMENT) for i in order]
-        base = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return [(i, (base, pos)) for pos, i in enumerate(order)]
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        base = int(torch.randint(0, 2**62, (1,), generator=generator)) if augment else None
+        return order, base
 
-    def _deliver(self, keys: list[list[Key]], rows: tuple[int, int] | None) -> Iterator[tuple[Tensor, Tensor]]:
-        """Decode `keys` batch by batch (only `rows` = (rank, world)'s share of each) onto the device."""
-        sub = keys if rows is None else [b[rows[0] * len(b) // rows[1] : (rows[0] + 1) * len(b) // rows[1]] for b in keys]
-        pin = self.device.type == "cuda"
-        for full, (x, y) in zip(keys, decode(self.images, sub, self.workers, pin)):
+    @staticmethod
+    def _keys(order: Tensor, base: int | None, lo: int, hi: int) -> list[Key]:
+        """The keys of positions lo..hi-1 of a pass (made per batch: a pass is 8 bytes per image)."""
+        return [(i, NO_AUGMENT if base is None else (base, pos)) for pos, i in zip(range(lo, hi), order[lo:hi].tolist())]
+
+    def _deliver(self, keys: Iterator[list[Key]], rows: tuple[int, int] | None) -> Iterator[tuple[Tensor, Tensor]]:
+        """Decode the batches of `keys` (only `rows` = (rank, world)'s share of each) onto the device."""
+        full, todo = itertools.tee(keys)  # the loader reads ahead by its prefetch: tee buffers that many
+        if rows is not None:
+            todo = (b[rows[0] * len(b) // rows[1] : (rows[0] + 1) * len(b) // rows[1]] for b in todo)
+        for b, (x, _) in zip(full, decode(self.images, todo, self.workers, self.device.type == "cuda")):
             x = normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
             if rows is not None:  # place this rank's rows in a zero batch of the global size
-                lo = rows[0] * len(full) // rows[1]
-                out = torch.zeros((len(full), *x.shape[1:]), device=self.device)
+                lo = rows[0] * len(b) // rows[1]
+                out = torch.zeros((len(b), *x.shape[1:]), device=self.device)
                 out[lo : lo + len(x)] = x
                 x = out
-            yield x, self.labels[[i for i, _ in full]].to(self.device)
+            yield x, self.labels[[i for i, _ in b]].to(self.device)
 
     def batches(self, batch_size: int, *, generator: torch.Generator, shuffle: bool = True, augment: bool = False,
                 drop_last: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
         """One pass of batches (all ranks' rows; see `ImageSet.batches`)."""
-        if batch_size < 1 or (drop_last and len(self) < batch_size):
-            raise TnasError(f"Streamed set '{self.name}' has {len(self)} images; batch_size={batch_size} must be "
+        n = len(self)
+        if batch_size < 1 or (drop_last and n < batch_size):
+            raise TnasError(f"Streamed set '{self.name}' has {n} images; batch_size={batch_size} must be "
                             "between 1 and that. Lower the batch size.")
-        keys = self._pass(generator, shuffle, augment)
-        stop = len(keys) - len(keys) % batch_size if drop_last else len(keys)
-        return self._deliver([keys[s : s + batch_size] for s in range(0, stop, batch_size)], None)
+        order, base = self._order(generator, shuffle, augment)
+        stop = n - n % batch_size if drop_last else n
+        keys = (self._keys(order, base, s, min(s + batch_size, n)) for s in range(0, stop, batch_size))
+        return self._deliver(keys, None)
 
     def epoch_batches(self, batch_size: int, *, generator: torch.Generator, steps: int, start: int = 0,
                       augment: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
@@ -198,16 +204,16 @@ class StreamedImageSet:
         per_pass = len(self) // batch_size
         if per_pass == 0:
             raise TnasError(f"Streamed set '{self.name}' has {len(self)} images, fewer than batch_size={batch_size}.")
-        passes = [self._pass(generator, True, augment) for _ in range(math.ceil(steps / per_pass))]
-        chunks = ([p[s : s + batch_size] for s in range(0, per_pass * batch_size, batch_size)] for p in passes)
-        keys = list(itertools.islice(itertools.chain.from_iterable(chunks), start, steps))
+        passes = [self._order(generator, True, augment) for _ in range(math.ceil(steps / per_pass))]
+        keys = (self._keys(*passes[t // per_pass], lo, lo + batch_size)
+                for t in range(start, steps) for lo in [(t % per_pass) * batch_size])
         return self._deliver(keys, self.rows)
 
     def random_batch(self, batch_size: int, generator: torch.Generator, *,
                      augment: bool = False) -> tuple[Tensor, Tensor]:
         """One batch of distinct random images, as `ImageSet.random_batch` (e.g. BN calibration)."""
-        keys = self._pass(generator, True, augment)[:batch_size]
-        return next(self._deliver([keys], None))
+        order, base = self._order(generator, True, augment)
+        return next(self._deliver(iter([self._keys(order, base, 0, min(batch_size, len(self)))]), None))
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "size": len(self), "shape": list(self.shape), "num_classes": self.num_classes,
