@@ -19,12 +19,12 @@ import torch
 from tnas.evaluate import SupernetEvaluator, eval_batches
 from tnas.run.config import RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
-from tnas.sampler.rejection import CountedConstraint
 from tnas.run.dist import agreed_stop, allreduce_grads
 from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.result import finish
+from tnas.sampler.rejection import CountedConstraint
 from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
 from tnas.strategy.evolution import spos_ga
