@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tnas.run.config import resolve_config
 from tnas.run.search import run_search
@@ -101,3 +102,65 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> Non
     proc = _run_cli([f"{k}={v}" for k, v in _overrides(tmp_path, ["train.lr=10", "train.weight_decay=1", "train.grad_clip=0"]).items()])
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "loss became" in err and "Traceback" not in err
+
+
+def test_constrained_search_reports_rejection_sampling(tmp_path: Path) -> None:
+    # parameters counted on the C=4, N=1 NB201 network; 0.008M splits the space (test_oneshot)
+    extra = ["strategy=spos", "train.epochs=2", "train.steps_per_epoch=6", "search.max_params_M=0.008",
+             "search.cost_C=4", "search.cost_N=1"]
+    result, run = run_search(resolve_config(None, _overrides(tmp_path, extra)), progress_bar=False)
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    for e in epochs:  # one accepted architecture per training step, drawn uniformly until one fits
+        assert e["rejection_accepted"] == 6 and e["rejection_drawn"] >= e["rejection_passed"] >= 6
+        assert e["rejection_accept_rate"] == e["rejection_passed"] / e["rejection_drawn"]
+        assert e["rejection_ms_per_accepted"] == pytest.approx(1e3 * e["rejection_seconds"] / 6)
+    rej = result["rejection"]
+    assert rej["train"]["accepted"] == 12 and rej["train"]["drawn"] == sum(e["rejection_drawn"] for e in epochs)
+    assert 0 < rej["train"]["accept_rate"] < 1  # the limit binds: some draws were rejected
+    assert rej["search"]["accepted"] >= 24 - 8 and 0 < rej["search"]["accept_rate"] < 1  # GA children + fill-ups
+    assert rej["search"]["ms_per_accepted"] > 0 and "rejection sampling, search" in (run / "report.md").read_text()
+    assert result["cost"]["params_M"] <= 0.008
+
+
+def test_unconstrained_search_has_no_rejection_metrics(tmp_path: Path) -> None:
+    extra = ["strategy=spos", "train.epochs=1", "train.steps_per_epoch=2", "search.budget=8"]
+    result, run = run_search(resolve_config(None, _overrides(tmp_path, extra)), progress_bar=False)
+    assert result["rejection"] is None
+    assert not any(k.startswith("rejection_") for k in json.loads((run / "metrics.jsonl").read_text()))
+
+
+class _StopAfter:
+    """A stop flag that turns on after `n` checks (one check per step): a deterministic Ctrl-C."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    @property
+    def stop(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_streamed_image_folder_search_resumes_mid_epoch_exactly(tmp_path: Path) -> None:
+    from tnas.data.formats import write_jpeg_folder
+    from tnas.run.job import Session, open_run_dir
+    from tnas.run.search import Interrupted, OneShotJob, train
+
+    cifar = Path(__file__).resolve().parents[1] / "data" / "cifar10"
+    for split in ("train", "test"):  # real CIFAR-10 JPEGs as DIR/train/<class>/, DIR/test/<class>/
+        write_jpeg_folder(cifar / f"cifar10_jpeg_q75_{split}.npz", tmp_path / "folder", per_class=40)
+    extra = ["data.name=imagefolder", f"data.root={tmp_path / 'folder'}", "data.stream=true", "data.holdout=100",
+             "data.image_size=16", "data.workers=2", "train.epochs=2", "train.steps_per_epoch=6", "search.budget=8"]
+    ref, run = run_search(resolve_config(None, _overrides(tmp_path / "ref", extra)), progress_bar=False)
+    held = (run / "holdout.txt").read_text().splitlines()
+    assert len(held) == 100 and all(h.endswith(".jpg") for h in held)
+    split = yaml.safe_load((run / "config.yaml").read_text())["_meta"]["split"]
+    assert split["stream"] and split["sizes"] == {"train": 300, "valid": 100, "test": 400}
+    job = OneShotJob(resolve_config(None, _overrides(tmp_path / "cut", extra)))
+    rd = open_run_dir(job)
+    with pytest.raises(Interrupted):
+        train(job.parts, Session(job, rd, _StopAfter(9), progress_bar=False))  # mid epoch 2
+    rd.close()
+    assert 0 < job.parts.step_in_epoch < 6 and not (rd.path / "result.json").exists()
+    again, _ = run_search(resume=rd.path, progress_bar=False)
+    assert {k: v for k, v in again.items() if k != "wall_seconds"} == {k: v for k, v in ref.items() if k != "wall_seconds"}

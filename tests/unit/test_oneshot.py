@@ -10,6 +10,7 @@ from tnas.errors import TnasError
 from tnas.run.config import resolve_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.search import build
+from tnas.sampler.rejection import rejection_sample
 from tnas.evaluate import SupernetEvaluator
 from tnas.strategy.oneshot import Feedback, epoch_summary, score_batch, train_epoch
 
@@ -76,3 +77,20 @@ def test_constraints(parts) -> None:
     impossible = build(resolve_config(None, {**TINY, "search.max_flops_M": "0.00001", "search.cost_C": "4", "search.cost_N": "1"}))
     with pytest.raises(TnasError, match="No architecture meets"):
         check_constraint(impossible)
+
+
+def test_rejection_sampling_is_counted(parts) -> None:
+    cfg = resolve_config(None, {**TINY, "search.max_params_M": "0.008", "search.cost_C": "4", "search.cost_N": "1"})
+    ok = constraint(build(cfg))
+    space = parts.supernet.space
+    g = torch.Generator().manual_seed(0)
+    got = rejection_sample(lambda k: space.sample_uniform(k, g), 20, batch=8, constraint=ok).archs
+    stats = ok.take()
+    # the same draws again, checked by hand with the uncounted limit
+    g.manual_seed(0)
+    draws = torch.cat([space.sample_uniform(8, g) for _ in range(stats["drawn"] // 8)])
+    assert stats["drawn"] == len(draws) and stats["passed"] == int(ok.ok(draws).sum()) >= 20
+    assert stats["accepted"] == len(got) == 20 and stats["accept_rate"] == stats["passed"] / stats["drawn"]
+    assert 0 < stats["accept_rate"] < 1 and stats["ms_per_accepted"] == pytest.approx(1e3 * stats["seconds"] / 20)
+    empty = ok.take()  # taking resets the counts
+    assert empty["drawn"] == empty["accepted"] == 0 and math.isnan(empty["accept_rate"])

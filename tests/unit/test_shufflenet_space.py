@@ -188,3 +188,14 @@ def test_budget_sampling(space):
                              min_cost=(0, lowest))
     with pytest.raises(TnasError, match=r"among 200 draws"):
         sample_within_budget(space, 1, cost=cost1, max_flops=lowest - 1, generator=torch.Generator(), max_draws=200)
+
+
+def test_imagenet_preset_flops_limit_binds(space):
+    # the paper's 400M accepts every architecture of the space; the preset's limit must reject some
+    from tnas.run.config import load_preset
+
+    limit = load_preset("shufflenet-imagenet")["search.max_flops_M"]
+    _, flops = shufflenet_costs(space, space.sample_uniform(4000, torch.Generator().manual_seed(0)), IMAGENET)
+    accept = float((flops.double() / 1e6 <= limit).double().mean())
+    assert 0.3 < accept < 0.8, accept
+    assert bool((flops.double() / 1e6 <= 400).all())

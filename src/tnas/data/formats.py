@@ -144,6 +144,29 @@ def read_npz_index(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return jpeg, offsets, labels
 
 
+def write_jpeg_folder(path: Path, out: Path, per_class: int | None = None) -> int:
+    """Write a shared JPEG npz as an image folder, OUT/<its 'names' entry> (e.g. train/<class>/0001.jpg),
+    the JPEG bytes unchanged; at most `per_class` images per class (the first ones). Returns the
+    number of files written. (CIFAR-10 as an ImageNet-style folder, for streamed-search tests and
+    benchmarks.)"""
+    jpeg, offsets, labels = read_npz_index(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = [str(n) for n in z["names"]]
+    except _NPZ_ERRORS as e:
+        raise TnasError(f"{path} has no 'names' of its images ({type(e).__name__}: {e}); only the shared layout's "
+                        "npz files can be written as a folder.") from None
+    seen: dict[int, int] = {}
+    for i, name in enumerate(names):
+        seen[int(labels[i])] = k = seen.get(int(labels[i]), 0) + 1
+        if per_class is not None and k > per_class:
+            continue
+        dest = out / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(jpeg[offsets[i] : offsets[i + 1]].tobytes())
+    return sum(min(k, per_class or k) for k in seen.values())
+
+
 def read_npz_labels(path: Path) -> np.ndarray:
     """Labels int64 [N] of a shared JPEG npz, without reading the image bytes."""
     if not path.is_file():

@@ -182,16 +182,20 @@ class DataSplits:
         test: held out; only reported.
         split_info: JSON-able record of the split (dataset, source file or folder, protocol,
             split seed, sizes, limit); store it in the run directory.
+        files: file name -> image paths of a split drawn from a folder (a streamed search's
+            held-out images, `tnas.data.stream_split`); runs write them beside split_info.
     """
 
     train: ImageSet
     valid: ImageSet
     test: ImageSet
     split_info: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> DataSplits:
         return DataSplits(
-            self.train.to(device), self.valid.to(device), self.test.to(device), dict(self.split_info)
+            self.train.to(device), self.valid.to(device), self.test.to(device), dict(self.split_info),
+            dict(self.files),
         )
 
     def items(self) -> list[tuple[str, ImageSet]]:

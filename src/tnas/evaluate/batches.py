@@ -2,6 +2,7 @@
 batches (deterministic fitness: every architecture is scored on the same images)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -21,6 +22,13 @@ def fixed_batches(split: Any, batch_size: int, count: int) -> list[tuple[Tensor,
         if len(out) == count:
             break
     return out
+
+
+def pass_batches(split: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Every image of a split once, unaugmented, in `fixed_batches`' order, one batch at a time (a
+    test set is scored without holding it whole: a streamed one never fits)."""
+    return split.batches(batch_size, generator=torch.Generator().manual_seed(0), shuffle=True, augment=False,
+                         drop_last=False)
 
 
 def eval_batches(train: Any, valid: Any, batch_size: int, bn_batches: int, valid_batches: int,

@@ -6,7 +6,7 @@ BN across paths, so its running stats fit no single path until recalibrated (as 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +43,7 @@ class SupernetEvaluator:
         return torch.tensor(out, dtype=torch.float64)
 
     @torch.no_grad()
-    def accuracy(self, arch: Tensor, batches: list[tuple[Tensor, Tensor]] | None = None) -> float:
+    def accuracy(self, arch: Tensor, batches: Iterable[tuple[Tensor, Tensor]] | None = None) -> float:
         recalibrate_bn(self.supernet, arch, self.calib, len(self.calib))
         self.supernet.eval()
         correct, total = 0, 0

@@ -36,7 +36,17 @@ class DataConfig:
     limit: int | None = checked(None, ge=1, le=10**9)  # keep at most this many images per split (CPU proxies)
     split_seed: int = checked(0, ge=0, le=SEED_MAX)  # seed of the train/valid split (recorded in the run)
     image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # resize to this side (CPU proxies: 16)
-    augment: bool = True  # pad-and-crop + flip during supernet training
+    augment: bool = True  # pad-and-crop + flip during supernet training (streamed: random resized crop + flip)
+    # imagefolder only: stream ROOT/train and ROOT/val from disk (decoded by `workers` processes) and
+    # hold `holdout` images of train/ out for scoring architectures (tnas.data.stream_split)
+    stream: bool = False
+    holdout: int = checked(10000, ge=1, le=10**8)  # held-out images of train/ when streaming (SPOS: 50000)
+    workers: int = checked(4, ge=0, le=256)  # decoding processes per streamed split (0: the training process)
+
+    def cross_checks(self) -> tuple[Cross, ...]:
+        return (Cross(not self.stream or self.name == "imagefolder", "stream", self.stream,
+                      f"false for data.name={self.name}: only image folders are streamed (data.name=imagefolder "
+                      "data.root=DIR with DIR/train/<class>/ and DIR/val/<class>/)"),)
 
 
 @dataclass(frozen=True)
@@ -160,8 +170,6 @@ class RunConfig:
         limit = "max_params_M" if self.search.max_params_M is not None else "max_flops_M"
         limit_value = getattr(self.search, limit)
         return (
-            Cross(not gradient or self.train.micro_batches == 1, "train.micro_batches", self.train.micro_batches,
-                  f"1 for strategy={self.strategy} (it takes whole batches; lower train.batch_size instead)"),
             Cross(not gradient or limit_value is None, f"search.{limit}", limit_value,
                   f"null for strategy={self.strategy}: a gradient search derives one cell from its distribution "
                   "and cannot filter candidates by search.max_params_M / max_flops_M (use strategy=tnas-os or spos "

@@ -13,7 +13,7 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.sampler.budget import within
-from tnas.sampler.rejection import rejection_sample
+from tnas.sampler.rejection import CountedConstraint, rejection_sample
 from tnas.supernet.registry import NetSize, arch_cost, final_size, get_family
 
 if TYPE_CHECKING:
@@ -25,13 +25,14 @@ def cost_size(parts: Parts) -> NetSize:
     stand-alone network (e.g. NB201 C=16, N=5 at 32x32; DARTS 36 channels, 20 cells) with the
     dataset's classes and channels, unless search.cost_C / cost_N / cost_image_size override it."""
     s, train = parts.cfg.search, parts.data.train
-    return final_size(parts.supernet.space, train.num_classes, int(train.images.shape[1]),
+    return final_size(parts.supernet.space, train.num_classes, int(train.shape[0]),
                       C=s.cost_C, N=s.cost_N, image_size=s.cost_image_size)
 
 
-def constraint(parts: Parts) -> Any:
+def constraint(parts: Parts) -> CountedConstraint | None:
     """Hard limits on parameters / FLOPs (the paper's dagger variant), or None. Returns
-    ok(archs long [n, D]) -> bool [n], cached per architecture."""
+    ok(archs long [n, D]) -> bool [n], cached per architecture, counting the rejection sampling
+    done against it (`CountedConstraint.take`)."""
     s = parts.cfg.search
     if s.max_params_M is None and s.max_flops_M is None:
         return None
@@ -48,7 +49,25 @@ def constraint(parts: Parts) -> Any:
             out.append(cache[k])
         return torch.tensor(out, dtype=torch.bool)
 
-    return ok
+    return CountedConstraint(ok)
+
+
+def rejection_summary(history: list[dict[str, Any]], search: dict[str, Any]) -> dict[str, Any] | None:
+    """result.json's 'rejection': the rejection sampling under the hard limits during supernet
+    training (summed over the epochs' `rejection_*` records) and in the GA (`search`), each with
+    drawn / passed / accepted / seconds, accept_rate and ms_per_accepted; None without limits."""
+    rows = [h for h in history if "rejection_drawn" in h]
+    if not rows and not search:
+        return None
+    keys = ("drawn", "passed", "accepted", "seconds")
+    train = {k: sum(h[f"rejection_{k}"] for h in rows) for k in keys}
+    out = {}
+    for name, c in (("train", train), ("search", search)):
+        if c:
+            out[name] = {**{k: c[k] for k in keys},
+                         "accept_rate": c["passed"] / c["drawn"] if c["drawn"] else float("nan"),
+                         "ms_per_accepted": 1e3 * c["seconds"] / c["accepted"] if c["accepted"] else float("nan")}
+    return out
 
 
 def check_constraint(parts: Parts) -> None:

@@ -11,6 +11,7 @@ while here every rank knows exactly which parameters have gradients (the same pa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -78,3 +79,63 @@ def resolve_device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TnasError(f"device={name} was requested but CUDA is not available here; use device=cpu or device=auto.")
     return dev
+
+
+def allreduce_(tensors: list[torch.Tensor]) -> None:
+    """Sum `tensors` in place over all ranks: one collective per dtype (one flat buffer each).
+    The reduce of the gradient strategies' data parallelism (`tnas.strategy.parallel.Parallel`)."""
+    for dtype in dict.fromkeys(t.dtype for t in tensors):
+        group = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.reshape(-1) for t in group])
+        dist.all_reduce(flat)
+        offset = 0
+        for t in group:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on any (Ctrl-C reaches the ranks of a job at different
+    steps, or only one node's; all must stop at the same step, or the others wait in a collective)."""
+    if info.world <= 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def agreed_stop(flag: Callable[[], bool], info: DistInfo, device: torch.device,
+                every: int = 10) -> Callable[[], bool]:
+    """should_stop() for a loop run by every rank of a torchrun job, called once per step: the Ctrl-C
+    `flag` agreed over the ranks (`any_rank`) at every `every`-th call, so that all ranks stop after
+    the same step (a Ctrl-C reaches them at different steps, or only one node's). Checking every
+    step would add a collective and a device sync per step; a stop comes at most `every` steps late.
+    One process: `flag` itself, every call."""
+    if info.world <= 1:
+        return flag
+    calls = [0]
+
+    def should_stop() -> bool:
+        calls[0] += 1
+        return calls[0] % every == 0 and any_rank(flag(), info, device)
+
+    return should_stop
+
+
+def sync_from_main(tensors: list[torch.Tensor], info: DistInfo) -> float:
+    """Make `tensors` rank 0's on every rank and return how far they were apart before: the largest
+    |x_rank - x_0| over all ranks and elements (0.0 when the ranks were identical, as data parallelism
+    with the same generators keeps them; nondeterministic GPU kernels could make them drift)."""
+    if info.world <= 1 or not tensors:
+        return 0.0
+    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors])
+    main = flat.clone()
+    dist.broadcast(main, 0)
+    spread = (flat - main).abs().max().reshape(1) if flat.numel() else flat.new_zeros(1)
+    dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+    offset = 0
+    with torch.no_grad():
+        for t in tensors:
+            t.copy_(main[offset : offset + t.numel()].view_as(t).to(t.dtype))
+            offset += t.numel()
+    return float(spread.item())

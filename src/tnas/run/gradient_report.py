@@ -16,7 +16,8 @@ from typing import Any
 import matplotlib
 import torch
 
-from tnas.evaluate import SupernetEvaluator, eval_batches, fixed_batches
+from tnas.evaluate import SupernetEvaluator, eval_batches
+from tnas.evaluate.batches import pass_batches
 from tnas.run.report import final_record, summary_lines
 from tnas.run.rundir import RunDir
 from tnas.run.truth import ground_truth, kendall
@@ -83,7 +84,7 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     ev = _evaluator(run)
     name, derivations = derive(run, ev)
     best = torch.tensor(derivations[name]["arch"], dtype=torch.long)
-    test_batches = fixed_batches(p.data.test, cfg.search.eval_batch_size, 10**9)
+    test_batches = pass_batches(p.data.test, cfg.search.eval_batch_size)
     probs, ent = distribution(run)
     result: dict[str, Any] = {
         "genotype": derivations[name]["genotype"], "arch": best.tolist(), "strategy": cfg.strategy,
@@ -107,7 +108,8 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     p.phase = "done"
     rd.log_metrics(final_record(result, p.state.step))
     rd.write_result(result)
-    write_gradient_report(rd.path, result, p.state.history)
+    if rd.enabled:  # rank 0 writes the run directory
+        write_gradient_report(rd.path, result, p.state.history)
     return result
 
 

@@ -21,6 +21,7 @@ import torch
 
 from tnas.errors import TnasError
 from tnas.run.config import RunConfig
+from tnas.run.dist import agreed_stop, allreduce_, sync_from_main
 from tnas.run.gradient_report import distribution, finish
 from tnas.run.report import final_record
 from tnas.run.job import STRATEGIES, Job, Session
@@ -29,8 +30,10 @@ from tnas.run.parts import build, epoch_stream
 from tnas.run.preflight import built
 from tnas.sampler import build_sampler
 from tnas.sampler.softmax import ArchParameters, tau_schedule
+from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream, stream_seed
 from tnas.strategy.gradient import darts_step, decoder_optimizer, gdas_step, tnas_g_step
+from tnas.strategy.parallel import Parallel
 
 _log = logging.getLogger(__name__)
 
@@ -62,9 +65,10 @@ class GradientJob(Job):
         _warn_unused(cfg)
         self.cfg = cfg
         self.parts = p = build(cfg)
-        if p.dist.world > 1:
-            raise TnasError(f"strategy={cfg.strategy} runs in one process; start it without torchrun.")
-        self.device, self.dist, self.is_main = p.device, p.dist, True
+        self.device, self.dist, self.is_main = p.device, p.dist, p.dist.is_main
+        # data parallel under torchrun: every rank draws the same noise and takes its pieces of each batch
+        self.par = Parallel(cfg.train.micro_batches, p.dist.rank, p.dist.world,
+                            allreduce_ if p.dist.world > 1 else None)
         p.sampler, self.arch_optimizer = _distribution(cfg, p.supernet.space, p.device)
         self.seconds = 0.0  # search time over all sessions of this run (epochs + derivation), s
 
@@ -73,6 +77,9 @@ class GradientJob(Job):
 
     def meta(self) -> dict[str, Any]:
         return {"split": self.parts.data.split_info, "accel": self.parts.accel.describe()}
+
+    def files(self) -> dict[str, str]:
+        return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.parts.data.files.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.parts.checkpoint(), "gradient": {"version": _VERSION, "seconds": self.seconds,
@@ -137,7 +144,7 @@ def search_step(run: GradientJob, train_batch: Any, valid_batch: Any) -> dict[st
     p = run.parts
     cfg, g = p.cfg, p.cfg.gradient
     tau = tau_schedule(p.state.step, cfg.train.epochs * p.steps_per_epoch, g.tau_max, g.tau_min)
-    common = {"grad_clip": cfg.train.grad_clip}
+    common = {"grad_clip": cfg.train.grad_clip, "par": run.par}
     if cfg.strategy in ("darts", "darts-v2"):
         out = darts_step(p.supernet, p.sampler, p.optimizer, run.arch_optimizer, train_batch, valid_batch,
                          order=2 if cfg.strategy == "darts-v2" else 1, fd_eps=g.darts_fd_eps, **common)
@@ -174,6 +181,7 @@ def _finish_epoch(job: GradientJob, session: Session, t0: float) -> None:
     p = job.parts
     st, part = p.state, p.partial
     n = max(part.get("i", 0.0), 1.0)
+    spread = _rank_spread(job)
     probs, ent = distribution(job)
     seconds = time.perf_counter() - t0
     job.seconds += seconds
@@ -183,6 +191,7 @@ def _finish_epoch(job: GradientJob, session: Session, t0: float) -> None:
               "seconds": seconds}
     if "refits" in part:
         record.update(refits=int(part["refits"]), refit_loss=part["refit_loss"])
+    record.update(spread)
     st.history.append(record)
     st.epoch += 1
     p.step_in_epoch, p.partial = 0, {}
@@ -191,6 +200,18 @@ def _finish_epoch(job: GradientJob, session: Session, t0: float) -> None:
               st.epoch, p.cfg.train.epochs, record["loss"], record["acc"], record.get("valid_acc", float("nan")),
               record["tau"], record["entropy_mean"], seconds)
     session.save()
+
+
+def _rank_spread(job: GradientJob) -> dict[str, float]:
+    """Under torchrun: how far the ranks' distribution parameters and supernet weights drifted apart
+    this epoch (0.0: identical, as the same generators and summed gradients keep them on CPU), after
+    which every rank takes rank 0's. Logged per epoch as rank_spread_distribution / _supernet."""
+    if job.dist.world <= 1:
+        return {}
+    p = job.parts
+    dist_params = list(p.sampler.vae.parameters()) if isinstance(p.sampler, TNASSampler) else p.sampler.parameters()
+    return {"rank_spread_distribution": sync_from_main(list(dist_params), job.dist),
+            "rank_spread_supernet": sync_from_main(list(p.supernet.parameters()), job.dist)}
 
 
 def _interrupt(job: GradientJob, session: Session, seconds: float) -> None:
@@ -208,12 +229,13 @@ def train(job: GradientJob, session: Session) -> None:
     p = job.parts
     cfg, st = p.cfg, p.state
     bar = session.bar(cfg.train.epochs * p.steps_per_epoch, st.step, f"search {cfg.strategy}")
+    should_stop = agreed_stop(lambda: session.stop, job.dist, job.device)  # all ranks stop at the same step
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(p)
             t0 = time.perf_counter()
             while p.step_in_epoch < p.steps_per_epoch:
-                if session.stop:
+                if should_stop():
                     _interrupt(job, session, time.perf_counter() - t0)
                 valid = p.data.valid.random_batch(cfg.train.batch_size, p.gens["valid"])
                 out = search_step(job, next(batches), valid)

@@ -93,6 +93,10 @@ class Job:
         """Extra facts for config.yaml's _meta (e.g. the data split)."""
         return {}
 
+    def files(self) -> dict[str, str]:
+        """Extra files for a new run directory, name -> text (e.g. a streamed search's held-out list)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """The one checkpoint dict (tensors and plain containers only)."""
         raise NotImplementedError
@@ -160,6 +164,8 @@ def open_run_dir(job: Job, checkpoint: dict[str, Any] | None = None, resume: str
     run = RunDir(shared_run_path(job.is_main, world, cfg.out, cfg.space, job.tag(), cfg.seed), enabled=job.is_main)
     run.write_config(to_dict(cfg), {"tnas_version": __version__, **job.meta()})
     run.write_env(environment(job.device))
+    for name, text in job.files().items():
+        run.write_text(name, text)
     return run
 
 

@@ -13,6 +13,8 @@ import torch
 from tnas.accel import Accel, resolve_accel
 from tnas.version import __version__
 from tnas.data import DataSplits, load_dataset
+from tnas.data.stream import StreamedImageSet
+from tnas.data.stream_split import open_stream
 from tnas.errors import TnasError
 from tnas.run.checkpoint import rng_state, set_rng_state
 from tnas.run.config import GRADIENT_STRATEGIES, RunConfig, validate_config
@@ -48,6 +50,7 @@ class Parts:
     dist: DistInfo = dataclasses.field(default_factory=DistInfo)
     accel: Accel = Accel(torch.device("cpu"))  # precision, layout, host-sync interval (tnas.accel)
     evaluator: Any = None  # the search stage's SupernetEvaluator (reused for the final report)
+    rejection: dict[str, Any] = dataclasses.field(default_factory=dict)  # the GA's rejection-sampling counts
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -85,12 +88,11 @@ def build(cfg: RunConfig) -> Parts:
             f"= {info.world} x {cfg.train.micro_batches}; each rank takes an equal slice of the global batch."
         )
     space = get_space(cfg.space)
-    data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
-                        limit=cfg.data.limit, image_size=cfg.data.image_size)
+    data = load_data(cfg, device, info)
     train = data.train
     check_batch("train.batch_size", cfg.train.batch_size, train)
     size = NetSize(C=cfg.supernet.C, N=cfg.supernet.N, num_classes=train.num_classes,
-                   in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
+                   in_channels=train.shape[0], image_size=int(train.shape[-1]))
     fix = (f"Lower supernet.C={cfg.supernet.C} / supernet.N={cfg.supernet.N}, or change data.image_size "
            f"(now {size.image_size} px) or train.batch_size.")
     # gradient strategies compute in fp32 (their bilevel / Gumbel steps are not validated in bf16)
@@ -115,6 +117,22 @@ def build(cfg: RunConfig) -> Parts:
     parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
     parts.dist, parts.accel = info, accel
     return parts
+
+
+def load_data(cfg: RunConfig, device: torch.device, info: DistInfo) -> DataSplits:
+    """The run's splits: in memory (`load_dataset`), or with data.stream=true a streamed image folder
+    whose training batches each rank decodes only its share of (`tnas.data.stream_split`)."""
+    d = cfg.data
+    if not d.stream:
+        return load_dataset(d.name, d.root, device=device, split_seed=d.split_seed, limit=d.limit,
+                            image_size=d.image_size)
+    if d.root is None:
+        raise TnasError("data.stream=true needs data.root=DIR, the folder holding DIR/train/<class>/ and "
+                        "DIR/val/<class>/ (ImageNet layout).")
+    data = open_stream(d.root, holdout=d.holdout, image_size=d.image_size, split_seed=d.split_seed, limit=d.limit,
+                       workers=d.workers, device=device)
+    data.train.shard(info.rank, info.world)
+    return data
 
 
 def build_run_sampler(cfg: RunConfig, space: SearchSpace) -> Any:
@@ -166,6 +184,10 @@ def epoch_stream(parts: Parts) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         parts.partial = {}
     else:
         parts.gens["data"].set_state(parts.epoch_data_state)
+    train, cfg = parts.data.train, parts.cfg
+    if isinstance(train, StreamedImageSet):  # starts at the step without decoding the skipped batches
+        return train.epoch_batches(cfg.train.batch_size, generator=parts.gens["data"], steps=parts.steps_per_epoch,
+                                   start=parts.step_in_epoch, augment=cfg.data.augment)
     batches = _epoch_batches(parts)
     for _ in range(parts.step_in_epoch):
         next(batches)

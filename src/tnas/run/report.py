@@ -86,11 +86,19 @@ def summary_lines(result: dict[str, Any], title_cell: str, rows: list[str]) -> l
     return lines
 
 
+def _rejection_rows(rejection: dict[str, Any] | None) -> list[str]:
+    """Rows for the rejection sampling under hard limits (training and GA), if any."""
+    return [f"| rejection sampling, {stage}: accept rate / ms per accepted arch | {r['accept_rate']:.3f} / "
+            f"{r['ms_per_accepted']:.3f} ({r['accepted']} accepted of {r['drawn']} drawn) |"
+            for stage, r in (rejection or {}).items()]
+
+
 def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
     """A short human-readable report with the found cell, its accuracies and the plots."""
     lines = summary_lines(result, "Found cell", [
         f"| architectures evaluated in search | {result['evaluated']} |",
-        f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |"])
+        f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |",
+        *_rejection_rows(result.get("rejection"))])
     lines += ["", "## Top 5 by supernet score", ""]
     lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" for k, t in enumerate(result["top5"])]
     for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run))):

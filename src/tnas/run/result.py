@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 
-from tnas.evaluate import SupernetEvaluator, fixed_batches
-from tnas.run.constraints import found_cost
+from tnas.evaluate import SupernetEvaluator
+from tnas.evaluate.batches import pass_batches
+from tnas.run.constraints import found_cost, rejection_summary
 from tnas.run.parts import Parts
 from tnas.run.report import final_record, write_report
 from tnas.run.rundir import RunDir
@@ -23,7 +24,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     ev: SupernetEvaluator = parts.evaluator
     i = history.best_index()
     best = history.archs[i]
-    test_batches = fixed_batches(parts.data.test, parts.cfg.search.eval_batch_size, 10**9)
+    test_batches = pass_batches(parts.data.test, parts.cfg.search.eval_batch_size)
     result: dict[str, Any] = {
         "genotype": space.to_genotype(best), "arch": best.tolist(), "strategy": parts.cfg.strategy,
         "dataset": parts.cfg.data.name, "split": parts.data.split_info,
@@ -34,6 +35,7 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
                  for j in torch.argsort(-history.scores)[:5].tolist()],
     }
     result["cost"] = found_cost(parts, best)
+    result["rejection"] = rejection_summary(parts.state.history, parts.rejection)
     gt, table = ground_truth(parts.cfg, space.name, best)
     result["ground_truth"] = gt
     if table is not None and parts.cfg.eval.tau_cells > 0:

@@ -137,6 +137,14 @@ class RunDir:
                 tmp.write_text(text)
                 os.replace(tmp, self.path / "config.yaml")
 
+    def write_text(self, name: str, text: str) -> None:
+        """Write the file `name` of the run directory atomically."""
+        if self.enabled:
+            tmp, path = self.path / f"{name}.tmp", self.path / name
+            with writing(path):
+                tmp.write_text(text)
+                os.replace(tmp, path)
+
     def write_env(self, env: dict[str, Any]) -> None:
         if self.enabled:
             write_json_atomic(self.path / "env.json", env)

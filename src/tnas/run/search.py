@@ -20,12 +20,13 @@ import torch
 from tnas.evaluate import SupernetEvaluator, eval_batches
 from tnas.run.config import RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
-from tnas.run.dist import allreduce_grads
+from tnas.run.dist import agreed_stop, allreduce_grads
 from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.result import finish
 from tnas.run.track import Tracker
+from tnas.sampler.rejection import CountedConstraint
 from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
 from tnas.strategy.evolution import spos_ga
@@ -51,6 +52,9 @@ class OneShotJob(Job):
 
     def meta(self) -> dict[str, Any]:
         return {"split": self.parts.data.split_info, "accel": self.parts.accel.describe()}
+
+    def files(self) -> dict[str, str]:
+        return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.parts.data.files.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return self.parts.checkpoint()
@@ -98,6 +102,7 @@ def train(parts: Parts, session: Session) -> None:
     shard = Shard(cfg.train.micro_batches, parts.dist.rank, parts.dist.world,
                   allreduce_grads if parts.dist.world > 1 else None)
     allowed = constraint(parts)  # SPOS: train only architectures within the hard limits
+    should_stop = agreed_stop(lambda: session.stop, parts.dist, parts.device)  # all ranks stop at the same step
     try:
         while st.epoch < cfg.train.epochs:
             batches = epoch_stream(parts)
@@ -105,11 +110,11 @@ def train(parts: Parts, session: Session) -> None:
             done = train_epoch(parts.supernet, parts.sampler, parts.optimizer, parts.scheduler, batches,
                                parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
                                grad_clip=cfg.train.grad_clip, feedback=feedback, shard=shard, constraint=allowed,
-                               should_stop=lambda: session.stop, on_step=on_step,
+                               should_stop=should_stop, on_step=on_step,
                                sync_every=parts.accel.sync_every)
             if not done:
                 _interrupt(parts, session)
-            _finish_epoch(parts, session, t0)
+            _finish_epoch(parts, session, t0, allowed)
     finally:
         bar.close()
 
@@ -124,8 +129,10 @@ def _interrupt(parts: Parts, session: Session) -> None:
         parts.gens["data"].set_state(data_now)
 
 
-def _finish_epoch(parts: Parts, session: Session, t0: float) -> None:
-    """Retrain the sampler, log the epoch (its time includes the sampler's step) and checkpoint."""
+def _finish_epoch(parts: Parts, session: Session, t0: float, allowed: CountedConstraint | None = None) -> None:
+    """Retrain the sampler, log the epoch (its time includes the sampler's step) and checkpoint.
+    Under hard limits the record has the epoch's rejection sampling (`rejection_accept_rate`,
+    `rejection_ms_per_accepted`, counts; after a mid-epoch resume: of the resumed part)."""
     st = parts.state
     stats = epoch_summary(parts.partial)
     sampler_stats = parts.sampler.step()  # retrain the VAE on the top-K, eps += eps_inc
@@ -133,6 +140,8 @@ def _finish_epoch(parts: Parts, session: Session, t0: float) -> None:
     record = {"phase": "train", "epoch": st.epoch + 1, "step": st.step, "lr": parts.optimizer.param_groups[0]["lr"],
               **stats, **{f"sampler_{k}": v for k, v in sampler_stats.items()}, "eps": _eps(parts.sampler),
               "seconds": seconds}
+    if allowed is not None:
+        record.update({f"rejection_{k}": v for k, v in allowed.take().items()})
     st.history.append(record)
     st.epoch += 1
     parts.step_in_epoch, parts.partial = 0, {}
@@ -140,6 +149,9 @@ def _finish_epoch(parts: Parts, session: Session, t0: float) -> None:
     _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  held-out %6.2f  eps %.3f  vae share %.2f  %5.1fs",
               st.epoch, parts.cfg.train.epochs, stats["loss"], stats["acc"], stats["score"], record["eps"],
               stats["vae_share"], seconds)
+    if allowed is not None:
+        _log.info("rejection sampling under the limits: accept rate %.3f, %.3f ms per accepted architecture",
+                  record["rejection_accept_rate"], record["rejection_ms_per_accepted"])
     session.save()
 
 
@@ -175,16 +187,17 @@ def search_stage(parts: Parts, session: Session) -> Any:
                              "parents_mean": float(every.topk(min(s.parents, every.numel())).values.mean())})
 
     evaluator = SupernetEvaluator(parts.supernet, space, calib, valid, memo=parts.memo, on_eval=on_eval)
-    init = None
+    init, limits = None, constraint(parts)
     if isinstance(parts.sampler, TNASSampler) and parts.sampler.trained:
         init = parts.sampler.sample_vae(s.population, g)
     try:
         history = spos_ga(space, evaluator, s.budget, g, population=s.population, parents=s.parents,
                           mutations=s.mutations, crossovers=s.crossovers, mutate_prob=s.mutate_prob, init=init,
-                          constraint=constraint(parts), on_generation=on_generation)
+                          constraint=limits, on_generation=on_generation)
     finally:
         bar.close()
     parts.evaluator = evaluator
+    parts.rejection = {} if limits is None else limits.take()  # the GA replays on resume: counts are whole
     return history
 
 

@@ -6,14 +6,16 @@ children under a FLOPs limit, REA's unseen mutants, fresh uniform draws for the 
 `sample_within_budget` for any sampler. `rejection_sample` is that loop; a row is accepted when
 it satisfies the constraint and, when a space is given, is *novel*: neither in `seen` nor equal
 to a row accepted before it. `novel` / `dedup` are the dedup the loop (and the TNAS sampler's
-`skip_seen`) uses.
+`skip_seen`) uses. `CountedConstraint` wraps a constraint so that a run can report its acceptance
+rate and the time per accepted architecture (run metrics `rejection_*`).
 
 Shapes: D = space.num_decisions; archs are long [N, D]; a constraint maps long [N, D] -> bool [N].
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -60,6 +62,39 @@ def allowed(archs: Tensor, constraint: Constraint | None) -> Tensor:
     return archs[ok]
 
 
+class CountedConstraint:
+    """A constraint that counts the rejection sampling done against it: rows it checked and rows
+    that passed, plus the rows accepted and the wall time of the `rejection_sample` calls that used
+    it (drawing from the source + checking + dedup). Callable like the constraint it wraps."""
+
+    def __init__(self, ok: Constraint) -> None:
+        self.ok = ok
+        self.drawn = self.passed = self.accepted = 0
+        self.seconds = 0.0
+
+    def __call__(self, archs: Tensor) -> Tensor:
+        res = torch.as_tensor(self.ok(archs), dtype=torch.bool)
+        self.drawn += res.numel()
+        self.passed += int(res.sum())
+        return res
+
+    def record(self, accepted: int, seconds: float) -> None:
+        """Called by `rejection_sample`: `accepted` rows returned after `seconds` of sampling."""
+        self.accepted += accepted
+        self.seconds += seconds
+
+    def take(self) -> dict[str, Any]:
+        """The counts since the last take (then reset): drawn, passed, accepted, seconds, accept_rate
+        (passed / drawn: the share of draws within the limits) and ms_per_accepted (wall ms of
+        sampling per accepted architecture; NaN when none was)."""
+        out = {"drawn": self.drawn, "passed": self.passed, "accepted": self.accepted, "seconds": self.seconds,
+               "accept_rate": self.passed / self.drawn if self.drawn else float("nan"),
+               "ms_per_accepted": 1e3 * self.seconds / self.accepted if self.accepted else float("nan")}
+        self.drawn = self.passed = self.accepted = 0
+        self.seconds = 0.0
+        return out
+
+
 class Drawn(NamedTuple):
     """What `rejection_sample` returns."""
 
@@ -88,6 +123,7 @@ def rejection_sample(
         Drawn(archs long [min(n, accepted), D], drawn, passed); the caller decides whether a
         short result is an error (its message knows what was asked for).
     """
+    t0 = time.perf_counter()
     taken = set() if seen is None else set(seen)
     found: list[Tensor] = []
     got = drawn = passed = idle = 0
@@ -103,4 +139,6 @@ def rejection_sample(
         idle = 0 if cand.shape[0] else idle + 1
     width = found[0].shape[1] if found else (space.num_decisions if space is not None else 0)
     archs = torch.cat(found)[:n] if found else torch.empty(0, width, dtype=torch.long)
+    if isinstance(constraint, CountedConstraint):  # the run's metrics: acceptance rate, time per arch
+        constraint.record(archs.shape[0], time.perf_counter() - t0)
     return Drawn(archs, drawn, passed)

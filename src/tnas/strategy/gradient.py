@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tnas.checks import checked, validate
@@ -34,7 +33,8 @@ from tnas.errors import TnasError
 from tnas.sampler.softmax import ArchParameters, gumbel_softmax_st
 from tnas.sampler.tnas import TNASSampler
 from tnas.sampler.vae import TransformerVAE
-from tnas.strategy.oneshot import NaNLossError, relative_score
+from tnas.strategy.oneshot import relative_score
+from tnas.strategy.parallel import Parallel, backward_pieces, piece_loss, present_grads, weights_backward
 
 Batch = tuple[Tensor, Tensor]  # (x float [B, C, H, W], y long [B])
 _Z_MODES = ("sample", "zero")
@@ -76,40 +76,16 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _loss(logits: Tensor, y: Tensor, what: str) -> Tensor:
-    loss = F.cross_entropy(logits, y)
-    if not torch.isfinite(loss):
-        raise NaNLossError(
-            f"The {what} loss became {loss.item()}. The run stopped; its last good checkpoint is kept. "
-            "Lower the learning rates or tighten grad_clip, then resume or restart."
-        )
-    return loss
-
-
-def _acc(logits: Tensor, y: Tensor) -> float:
-    return (logits.detach().argmax(1) == y).float().mean().item() * 100
-
-
 def _weight_step(supernet: nn.Module, w_opt: torch.optim.Optimizer, forward: Callable[[Tensor], Tensor],
-                 batch: Batch, grad_clip: float) -> tuple[float, float]:
-    """One supernet weight update on `batch`; returns (loss, accuracy %)."""
-    x, y = batch
+                 batch: Batch, grad_clip: float, par: Parallel) -> tuple[float, float]:
+    """One supernet weight update on the global `batch` (this rank's pieces, gradients summed over
+    ranks); returns (loss, accuracy %)."""
     w_opt.zero_grad(set_to_none=True)
-    logits = forward(x)
-    loss = _loss(logits, y, "training")
-    loss.backward()
+    out = backward_pieces(forward, batch, par, lambda: present_grads(supernet), "training")
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(supernet.parameters(), grad_clip)
     w_opt.step()
-    return loss.item(), _acc(logits, y)
-
-
-def _backward_if_connected(loss: Tensor) -> None:
-    """Backpropagate unless no sampled op reaches the output (e.g. every path through a cell is
-    'none'): the loss then does not depend on the distribution, whose optimizer skips the step
-    (parameters without .grad are left alone), the same zero gradient the mixed forward gives."""
-    if loss.requires_grad:
-        loss.backward()
+    return out
 
 
 def _check_finite(params: list[Tensor], what: str) -> None:
@@ -123,7 +99,8 @@ def _check_finite(params: list[Tensor], what: str) -> None:
 # ---- DARTS --------------------------------------------------------------------------------
 def darts_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
                a_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *, order: int = 1,
-               grad_clip: float = 5.0, xi: float | None = None, fd_eps: float = 0.01) -> dict[str, float]:
+               grad_clip: float = 5.0, xi: float | None = None, fd_eps: float = 0.01,
+               par: Parallel = Parallel()) -> dict[str, float]:
     """One DARTS step: alpha on `valid_batch`, weights on `train_batch` (mixed-op forward).
 
     Args:
@@ -136,6 +113,7 @@ def darts_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Op
         xi: learning rate of the virtual step (second order); None = w_opt's current lr.
         fd_eps: second order: norm of the weight perturbation of the finite-difference Hessian-vector
             product (DARTS: 0.01); 0 = the exact product by double backpropagation (docs/gradient.md).
+        par: this process's pieces of the global batches and the sum over processes.
     Returns:
         'loss', 'acc' (training batch, %), 'valid_loss', 'valid_acc' (validation batch, %).
     """
@@ -148,23 +126,20 @@ def darts_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Op
     out: dict[str, float] = {}
     if order == 2:
         out.update(_darts_alpha_step_2nd(supernet, alpha, w_opt, a_opt, train_batch, valid_batch,
-                                         w_opt.param_groups[0]["lr"] if xi is None else xi, fd_eps))
+                                         w_opt.param_groups[0]["lr"] if xi is None else xi, fd_eps, par))
     w = alpha.weights(mode="darts").detach()
-    out["loss"], out["acc"] = _weight_step(supernet, w_opt, lambda x: supernet(x, w), train_batch, grad_clip)
+    out["loss"], out["acc"] = _weight_step(supernet, w_opt, lambda x: supernet(x, w), train_batch, grad_clip, par)
     if order == 1:
-        x, y = valid_batch
         a_opt.zero_grad(set_to_none=True)
         with _frozen(supernet):
-            logits = supernet(x, alpha.weights(mode="darts"))
-            loss = _loss(logits, y, "validation")
-            loss.backward()
+            out["valid_loss"], out["valid_acc"] = weights_backward(alpha.weights(mode="darts"), supernet,
+                                                                   valid_batch, par)
         a_opt.step()
-        out["valid_loss"], out["valid_acc"] = loss.item(), _acc(logits, y)
     _check_finite(alpha.parameters(), "architecture parameters alpha")
     return out
 
 
-def _virtual_step(params: list[Tensor], grads: tuple[Tensor | None, ...], w_opt: torch.optim.Optimizer,
+def _virtual_step(params: list[Tensor], grads: list[Tensor | None], w_opt: torch.optim.Optimizer,
                   xi: float) -> None:
     """w <- w - xi * (momentum * buffer + grad + weight_decay * w), in place (DARTS's unrolled model)."""
     group = w_opt.param_groups[0]
@@ -178,25 +153,35 @@ def _virtual_step(params: list[Tensor], grads: tuple[Tensor | None, ...], w_opt:
             p.sub_(xi * d)
 
 
+def _take_grads(params: list[Tensor]) -> list[Tensor | None]:
+    """The parameters' `.grad` (None where unused), which are cleared."""
+    grads = [p.grad for p in params]
+    for p in params:
+        p.grad = None
+    return grads
+
+
 def _darts_alpha_step_2nd(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
                           a_opt: torch.optim.Optimizer, train: Batch, valid: Batch, xi: float,
-                          fd_eps: float = 0.01) -> dict[str, float]:
+                          fd_eps: float = 0.01, par: Parallel = Parallel()) -> dict[str, float]:
     """alpha step with grad = dL_val(w', a)/da - xi * H v, w' = w - xi * dL_tr(w, a)/dw (one virtual
     SGD step), v = dL_val(w', a)/dw', H v = d/da <dL_tr(w, a)/dw, v> (DARTS eq. 7-8; `_mixed_hvp`).
-    The weights and BN buffers are restored afterwards: only alpha changes."""
+    Every gradient is over the global batch (summed over pieces and ranks, `par`). The weights and
+    BN buffers are restored afterwards: only alpha changes."""
     params = [p for p in supernet.parameters() if p.requires_grad]
     saved = [p.detach().clone() for p in params]
     saved_buffers = [b.detach().clone() for b in supernet.buffers()]
     a = alpha.alpha
-    (xt, yt), (xv, yv) = train, valid
-    grads = torch.autograd.grad(_loss(supernet(xt, alpha.weights().detach()), yt, "training"), params,
-                                allow_unused=True)
-    _virtual_step(params, grads, w_opt, xi)
-    logits = supernet(xv, alpha.weights())
-    loss = _loss(logits, yv, "validation")
-    g_alpha, *g_w = torch.autograd.grad(loss, [a, *params], allow_unused=True)
-    g_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, g_w)]
-    hvp = _mixed_hvp(supernet, alpha, params, saved, g_w, train, fd_eps)  # d/da <dL_tr(w, a)/dw, g_w>
+    _take_grads(params)
+    w_fixed = alpha.weights().detach()
+    backward_pieces(lambda x: supernet(x, w_fixed), train, par, lambda: present_grads(params), "training")
+    _virtual_step(params, _take_grads(params), w_opt, xi)
+    a.grad = None
+    valid_loss, valid_acc = weights_backward(alpha.weights(), supernet, valid, par,
+                                             also=lambda: present_grads(params))
+    g_alpha = torch.zeros_like(a) if a.grad is None else a.grad
+    g_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, _take_grads(params))]
+    hvp = _mixed_hvp(supernet, alpha, params, saved, g_w, train, fd_eps, par)  # d/da <dL_tr(w, a)/dw, g_w>
     with torch.no_grad():
         for p, s in zip(params, saved):
             p.copy_(s)
@@ -205,59 +190,72 @@ def _darts_alpha_step_2nd(supernet: nn.Module, alpha: ArchParameters, w_opt: tor
     a_opt.zero_grad(set_to_none=True)
     a.grad = g_alpha - xi * hvp
     a_opt.step()
-    return {"valid_loss": loss.item(), "valid_acc": _acc(logits, yv)}
+    return {"valid_loss": valid_loss, "valid_acc": valid_acc}
+
+
+def _alpha_grad(supernet: nn.Module, alpha: ArchParameters, batch: Batch, par: Parallel) -> Tensor:
+    """dL(w, a)/da float [D, K] over the global batch at the current weights (no weight gradients)."""
+    a = alpha.alpha
+    a.grad = None
+    with _frozen(supernet):
+        weights_backward(alpha.weights(), supernet, batch, par, "training")
+    g = torch.zeros_like(a) if a.grad is None else a.grad
+    a.grad = None
+    return g
 
 
 def _mixed_hvp(supernet: nn.Module, alpha: ArchParameters, params: list[Tensor], w: list[Tensor],
-               v: list[Tensor], train: Batch, fd_eps: float) -> Tensor:
+               v: list[Tensor], train: Batch, fd_eps: float, par: Parallel) -> Tensor:
     """d/da <dL_tr(w, a)/dw, v>, float [D, K]: central differences of dL_tr/da at w +- r v with
     r = fd_eps / ||v|| (DARTS), or exactly by double backpropagation when fd_eps == 0.
     Leaves `params` at some point near w (the caller restores them)."""
-    x, y = train
-    a = alpha.alpha
     if fd_eps == 0:
         with torch.no_grad():
             for p, s in zip(params, w):
                 p.copy_(s)
-        g = torch.autograd.grad(F.cross_entropy(supernet(x, alpha.weights()), y), params, create_graph=True,
-                                allow_unused=True)
-        dot = sum((gi * vi).sum() for gi, vi in zip(g, v) if gi is not None)
-        return torch.autograd.grad(dot, a)[0]
+        wa = alpha.weights()
+        leaf, acc = wa.detach().requires_grad_(True), torch.zeros_like(wa)
+        for x, y in par.pieces(train):  # per piece: d/dw_a <dL_piece/dw, v>, summed
+            g = torch.autograd.grad(piece_loss(supernet(x, leaf), y, train[1].numel(), par), params,
+                                    create_graph=True, allow_unused=True)
+            dot = sum((gi * vi).sum() for gi, vi in zip(g, v) if gi is not None)
+            acc += torch.autograd.grad(dot, leaf)[0]
+        par.sum([acc])
+        return torch.autograd.grad(wa, alpha.alpha, acc)[0]
     r = fd_eps / torch.sqrt(sum((vi * vi).sum() for vi in v)).clamp_min(1e-12)
     sides = []
     for sign in (1.0, -1.0):
         with torch.no_grad():
             for p, s, vi in zip(params, w, v):
                 p.copy_(s + sign * r * vi)
-        sides.append(torch.autograd.grad(F.cross_entropy(supernet(x, alpha.weights()), y), a)[0])
+        sides.append(_alpha_grad(supernet, alpha, train, par))
     return (sides[0] - sides[1]) / (2 * r)
 
 
 # ---- GDAS ---------------------------------------------------------------------------------
 def gdas_step(supernet: nn.Module, alpha: ArchParameters, w_opt: torch.optim.Optimizer,
               a_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *,
-              generator: torch.Generator, tau: float, grad_clip: float = 5.0) -> dict[str, float]:
+              generator: torch.Generator, tau: float, grad_clip: float = 5.0,
+              par: Parallel = Parallel()) -> dict[str, float]:
     """One GDAS step: weights on a sampled path (train batch), then alpha on another (valid batch).
 
     Args:
-        generator: CPU generator for the two Gumbel draws.
+        generator: CPU generator for the two Gumbel draws (the same on every rank).
         tau: Gumbel-softmax temperature (`tau_schedule`: 10 -> 0.1 over the run).
+        par: this process's pieces of the global batches and the sum over processes.
     Returns:
         'loss', 'acc', 'valid_loss', 'valid_acc' (%, batch statistics), 'tau'.
     """
     _check_finite(alpha.parameters(), "architecture parameters alpha")
     supernet.train()
     w = alpha.weights(generator, "gdas", tau).detach()
-    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip)
-    x, y = valid_batch
+    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip, par)
     a_opt.zero_grad(set_to_none=True)
     with _frozen(supernet):
-        logits = supernet.forward_hard(x, alpha.weights(generator, "gdas", tau))
-        vloss = _loss(logits, y, "validation")
-        _backward_if_connected(vloss)
+        vloss, vacc = weights_backward(alpha.weights(generator, "gdas", tau), supernet.forward_hard, valid_batch, par)
     a_opt.step()
     _check_finite(alpha.parameters(), "architecture parameters alpha")
-    return {"loss": loss, "acc": acc, "valid_loss": vloss.item(), "valid_acc": _acc(logits, y), "tau": tau}
+    return {"loss": loss, "acc": acc, "valid_loss": vloss, "valid_acc": vacc, "tau": tau}
 
 
 # ---- TNAS-G -------------------------------------------------------------------------------
@@ -289,7 +287,7 @@ def decoder_marginals(vae: TransformerVAE, n: int, generator: torch.Generator) -
 def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Optimizer,
                 d_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *, generator: torch.Generator,
                 tau: float, step: int, cfg: TNASGConfig, baseline: dict[str, float] | None = None,
-                grad_clip: float = 5.0) -> dict[str, Any]:
+                grad_clip: float = 5.0, par: Parallel = Parallel()) -> dict[str, Any]:
     """One TNAS-G step (see the module docstring and docs/gradient.md).
 
     Args:
@@ -300,6 +298,8 @@ def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Op
         tau: Gumbel-softmax temperature (`tau_schedule`).
         step: index of this step in the run (0-based), for the refit schedule.
         baseline: EMA state (updated in place, checkpoint it); observed scores are relative to it.
+        par: this process's pieces of the global batches and the sum over processes; the observed
+            score is the global batch's, so every rank's sampler sees the same feedback.
     Returns:
         'loss', 'acc', 'valid_loss', 'valid_acc', 'score' (observed, raw), 'tau', 'arch' (long [D],
         the path scored on the valid batch), 'refit' (the sampler's step() metrics, or None).
@@ -311,26 +311,22 @@ def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Op
     supernet.train()
     w_soft = gumbel_softmax_st(decoder_logits(vae, generator, cfg.z), tau, generator)
     w = w_soft.detach()
-    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip)
+    loss, acc = _weight_step(supernet, w_opt, lambda x: supernet.forward_hard(x, w), train_batch, grad_clip, par)
     if not cfg.same_arch:
         w_soft = gumbel_softmax_st(decoder_logits(vae, generator, cfg.z), tau, generator)
-    x, y = valid_batch
     d_opt.zero_grad(set_to_none=True)
     with _frozen(supernet):
-        logits = supernet.forward_hard(x, w_soft)
-        vloss = _loss(logits, y, "validation")
-        _backward_if_connected(vloss)
+        vloss, vacc = weights_backward(w_soft, supernet.forward_hard, valid_batch, par)
     d_opt.step()
     _check_finite(params, "VAE decoder parameters")
     arch = w_soft.detach().argmax(-1).cpu()
-    vacc = _acc(logits, y)
-    score = vacc if cfg.metric == "accuracy" else -vloss.item()
+    score = vacc if cfg.metric == "accuracy" else -vloss
     sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, cfg.baseline_decay)]))
     refit = None
     if cfg.refit_every and (step + 1) % cfg.refit_every == 0:
         refit = sampler.step()
         _check_finite(params, "VAE decoder parameters (after the ELBO refit)")
-    return {"loss": loss, "acc": acc, "valid_loss": vloss.item(), "valid_acc": vacc, "score": score,
+    return {"loss": loss, "acc": acc, "valid_loss": vloss, "valid_acc": vacc, "score": score,
             "tau": tau, "arch": arch, "refit": refit}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tnas.data import normalize
 from tnas.data.folder import FOLDER_LAYOUT, list_image_folder
 from tnas.data.split import stratified_limit
+from tnas.data.stream import center_box, random_resized_box
+from tnas.data.stream import folder_pools as _folder_pools
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo
 from tnas.train.config import TrainRunConfig
@@ -37,43 +38,6 @@ _log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-EVAL_CROP = 0.875  # center crop share of the resized side (224 of 256)
-
-
-def random_resized_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
-                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
-    """A random crop box (left, top, right, bottom) covering `scale` of the area at aspect `ratio`.
-
-    torchvision's RandomResizedCrop rule: 10 tries, then the largest central box within `ratio`.
-    """
-    area = width * height
-    for _ in range(10):
-        target = area * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
-        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
-        if 0 < w <= width and 0 < h <= height:
-            top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-            return left, top, left + w, top + h
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, round(width / ratio[0])
-    elif in_ratio > ratio[1]:
-        w, h = round(height * ratio[1]), height
-    else:
-        w, h = width, height
-    left, top = (width - w) // 2, (height - h) // 2
-    return left, top, left + w, top + h
-
-
-def center_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:
-    """The box of the center `side` x `side` crop after resizing the short side to side / 0.875.
-
-    Returned in the original image's coordinates so resize and crop are one Pillow call.
-    """
-    short = min(width, height)
-    crop = short * EVAL_CROP  # the crop's side in original pixels
-    left, top = (width - crop) / 2, (height - crop) / 2
-    return round(left), round(top), round(left + crop), round(top + crop)
 
 
 class ImageFolderStream(Dataset):
@@ -122,15 +86,6 @@ class ResumableDistributedSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
-
-
-def _folder_pools(root: Path) -> tuple[Path, Path]:
-    held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
-    if not (root / "train").is_dir() or held is None:
-        raise TnasError(f"Streaming needs {root}/train/<class>/... and {root}/val/<class>/... (ImageNet layout); "
-                        f"found no {'train' if not (root / 'train').is_dir() else 'val or test'} folder. "
-                        "Set data.root to the folder holding train/ and val/.")
-    return root / "train", held
 
 
 class StreamSource:
