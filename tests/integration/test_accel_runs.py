@@ -79,7 +79,7 @@ def test_bf16_channels_last_search_and_train_run_on_cpu(tmp_path: Path) -> None:
     assert meta == {"precision": "bf16", "channels_last": "on", "sync_every": 1}
     bf16 = _fingerprint(run, "supernet")
     assert bf16["weights"] != fp32["weights"]  # autocast really ran
-    assert all(math.isfinite(m["loss"]) for m in bf16["metrics"])
+    assert all(math.isfinite(m["loss"]) for m in bf16["metrics"] if m.get("phase") == "train")
     assert 0 <= bf16["result"]["supernet_valid_acc"] <= 100 and bf16["result"]["evaluated"] == 16
     # all of digits, 3 epochs: fp32 reaches 83.5 %, bf16 80.7 % here (chance: 10 %)
     trained = _train(tmp_path / "train", precision="bf16", channels_last="on", **{"optim.epochs": "3", "data.limit": "1000"})
