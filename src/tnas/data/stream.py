@@ -76,6 +76,15 @@ def center_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:
     return round(left), round(top), round(left + crop), round(top + crop)
 
 
+def open_rgb(path: Path) -> Image.Image:
+    """An image file decoded to RGB; a clear error naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError) as e:
+        raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+
+
 def folder_pools(root: Path) -> tuple[Path, Path]:
     """ROOT/train and ROOT/val (or ROOT/test), or a TnasError naming the missing one."""
     held = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
@@ -100,11 +109,7 @@ class FolderImages(Dataset):
     def __getitem__(self, key: Key) -> tuple[Tensor, int]:
         i, seed = key
         path = self.root / self.files[i]
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+        img = open_rgb(path)
         s = self.image_size
         if seed is NO_AUGMENT:
             img = img.resize((s, s), Image.BILINEAR, box=center_box(*img.size, s))

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from tnas.data import normalize
 from tnas.data.folder import FOLDER_LAYOUT, list_image_folder
 from tnas.data.split import stratified_limit
-from tnas.data.stream import center_box, random_resized_box
+from tnas.data.stream import center_box, open_rgb, random_resized_box
 from tnas.data.stream import folder_pools as _folder_pools
 from tnas.errors import TnasError
 from tnas.run.dist import DistInfo
@@ -60,11 +60,7 @@ class ImageFolderStream(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path = self.files[i]
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+        img = open_rgb(path)
         s = self.image_size
         if self.train:
             rng = np.random.default_rng([stream_seed(self.seed, "train-augment"), self.epoch, i])
