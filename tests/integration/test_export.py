@@ -102,6 +102,28 @@ def test_onnx_export_matches_pytorch(runs: dict[str, Path], tmp_path: Path) -> N
         assert out.shape == (batch, 10) and (out - net(x).detach()).abs().max() <= TOLERANCE
 
 
+@pytest.mark.parametrize("space, extra", [
+    ("darts", {"data.limit": "200"}),  # 8x8 digits: the DARTS network halves the side twice
+    ("shufflenet", {"data.limit": "120", "data.image_size": "32", "search.eval_batch_size": "40"}),  # needs >= 32 px
+])
+def test_darts_and_shufflenet_search_runs_export_with_inherited_weights(space: str, extra: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    """Every space's supernet cuts its found path out (`extract`): the export of a search run scores
+    the run's own supernet_valid_acc and reloads from its files (state_dict, TorchScript)."""
+    sets = {**SEARCH, "space": space, "supernet.N": "1", **extra, "out": str(tmp_path / "runs")}
+    _, run = run_search(resolve_config(None, sets), progress_bar=False)
+    result = json.loads((run / "result.json").read_text())
+    report = export_run(run, tmp_path / "export", ("state", "torchscript"))
+    assert report["checks"]["valid_acc"] == result["supernet_valid_acc"]
+    assert report["torchscript"]["max_abs_diff"] <= TOLERANCE
+    spec = json.loads((tmp_path / "export" / "network.json").read_text())
+    assert spec["builder"] == "extract" and spec["space"] == space and spec["genotype"] == result["genotype"]
+    net = load_network(run)
+    x = torch.randn(5, 1, spec["size"]["image_size"], spec["size"]["image_size"],
+                    generator=torch.Generator().manual_seed(0))
+    assert torch.equal(load_network(tmp_path / "export")(x), net(x))
+
+
 class Evil:
     """Stands for any object a hostile network.pt could hold; unpickling would import and build it."""
 

@@ -140,6 +140,20 @@ def test_single_path_equals_mixed_with_one_hot_weights(tiny: DARTSSupernet) -> N
         torch.testing.assert_close(hard, single, atol=1e-5, rtol=1e-5)
 
 
+def test_extract_is_the_path_with_inherited_weights(tiny: DARTSSupernet) -> None:
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    for a in SPACE.sample_uniform(3, torch.Generator().manual_seed(6)):
+        path = tiny.extract(a).eval()
+        with torch.no_grad():
+            assert torch.equal(path(x), tiny(x, a))  # same weights, same BN statistics, same order
+        # the saved weights load into a path cut from a fresh supernet of the same size (tnas export)
+        fresh = DARTSSupernet(SPACE, C=4, N=1, num_classes=10, in_channels=3).extract(a)
+        fresh.load_state_dict(path.state_dict())
+        with torch.no_grad():
+            assert torch.equal(fresh.eval()(x), tiny(x, a))
+        assert sum(p.numel() for p in path.parameters()) < sum(p.numel() for p in tiny.parameters()) / 2
+
+
 def test_forward_hard_grads_reach_chosen_pair_and_op_entries_only(tiny: DARTSSupernet) -> None:
     a = SPACE.from_genotype(DARTS_V2)
     w = torch.zeros(22, 10)

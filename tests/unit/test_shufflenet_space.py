@@ -139,6 +139,20 @@ def test_single_equals_mixed_one_hot(space, supernet):
     torch.testing.assert_close(single, hard)
 
 
+def test_extract_is_the_path_with_inherited_weights(space, supernet):
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    for arch in space.sample_uniform(3, torch.Generator().manual_seed(6)):
+        path = supernet.extract(arch).eval()
+        with torch.no_grad():
+            assert torch.equal(path(x), supernet(x, arch))  # same weights, same BN statistics, same order
+        # the saved weights load into a path cut from a fresh supernet of the same size (tnas export)
+        fresh = ShuffleNetSupernet(space, C=8, num_classes=5).extract(arch)
+        fresh.load_state_dict(path.state_dict())
+        with torch.no_grad():
+            assert torch.equal(fresh.eval()(x), supernet(x, arch))
+        assert sum(p.numel() for p in path.parameters()) < sum(p.numel() for p in supernet.parameters()) / 2
+
+
 def test_forward_hard_grads(space, supernet):
     arch = space.sample_uniform(1, torch.Generator().manual_seed(4))[0]
     w = torch.nn.functional.one_hot(arch, 4).float().requires_grad_(True)

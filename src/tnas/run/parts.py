@@ -74,6 +74,14 @@ class Parts:
         self.step_in_epoch, self.epoch_data_state = ck["step_in_epoch"], ck["epoch_data_state"]
         self.partial = dict(ck["partial"])
 
+    def meta(self) -> dict[str, Any]:
+        """What config.yaml's `_meta` records of the run beyond its config: the data split, the accelerator."""
+        return {"split": self.data.split_info, "accel": self.accel.describe()}
+
+    def files(self) -> dict[str, str]:
+        """Text files for the run directory (e.g. holdout.txt): one path per line."""
+        return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.data.files.items()}
+
 
 def build(cfg: RunConfig) -> Parts:
     """Data, supernet, sampler, optimizer and generators for `cfg` (nothing is trained yet).

@@ -51,10 +51,10 @@ class OneShotJob(Job):
         return self.cfg.strategy
 
     def meta(self) -> dict[str, Any]:
-        return {"split": self.parts.data.split_info, "accel": self.parts.accel.describe()}
+        return self.parts.meta()
 
     def files(self) -> dict[str, str]:
-        return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.parts.data.files.items()}
+        return self.parts.files()
 
     def state_dict(self) -> dict[str, Any]:
         return self.parts.checkpoint()

@@ -16,12 +16,15 @@ Every edge (input j -> node i) holds all 8 ops with BN affine=False, pooling fol
   sum_j sum_o c[j, o] op_o(s_j) with c[j, o] = P(j is the pair's first input) w_a[o] +
   P(j is the second input) w_b[o]; so each edge op is run once (DARTS's cost), and ops with a
   zero coefficient (and every 'none' op) are skipped.
+- `extract(arch)`: the single path as a stand-alone module (`DARTSPath`) holding copies of the
+  chosen ops' inherited weights and BN statistics (what `tnas export` saves of a search run).
 - `forward_hard(x, weights)`: the argmax path, each chosen op's output multiplied by (chosen pair
   entry * chosen op entry), value 1, so gradients reach both decisions (GDAS / TNAS-G; see
   `tnas.supernet.hard` for the NB201 version and why unchosen entries get none).
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -219,3 +222,52 @@ class DARTSSupernet(nn.Module):
                 node_scales.append((chosen[da] * p, chosen[db] * p))
             scales.append(node_scales)
         return self._run(x, lambda cell, t, s0, s1: cell.forward_path(s0, s1, cells[t], scales[t]))
+
+    def extract(self, arch: Tensor) -> "DARTSPath":
+        """The single path `arch` long [D] as a stand-alone module with copies of this supernet's
+        (inherited) weights and BN statistics; it computes exactly `self(x, arch)`."""
+        return DARTSPath(self, arch)
+
+
+class _PathCell(nn.Module):
+    """One cell of a `DARTSPath`: the search cell's preprocessing and its two chosen ops per node."""
+
+    def __init__(self, cell: _SearchCell, nodes: CellNodes) -> None:
+        super().__init__()
+        self.reduction = cell.reduction
+        self.preprocess0, self.preprocess1 = copy.deepcopy(cell.preprocess0), copy.deepcopy(cell.preprocess1)
+        self.inputs = tuple((a, b) for (_, a), (_, b) in nodes)
+        # ops[2i], ops[2i+1]: node i+2's ops on inputs inputs[i] (the two inputs differ: distinct edges)
+        self.ops = nn.ModuleList(copy.deepcopy(cell.edges[i][j][o]) for i, node in enumerate(nodes) for o, j in node)
+
+    def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for i, (a, b) in enumerate(self.inputs):  # same order of operations as _SearchCell.forward_path
+            states.append(self.ops[2 * i](states[a]) + self.ops[2 * i + 1](states[b]))
+        return torch.cat(states[2:], dim=1)
+
+
+class DARTSPath(nn.Module):
+    """One architecture cut out of a `DARTSSupernet` (its `extract`): stem, the 3N+2 cells with only
+    their chosen ops, classifier; search-network ops (BN affine=False, running stats as recalibrated).
+
+    Input x [B, in_channels, H, W] (H, W divisible by 4) -> logits [B, num_classes]. Its state_dict
+    keys depend only on (C, N, arch), so `build_supernet(space, size).extract(arch)` rebuilds the
+    module a saved state_dict loads into.
+    """
+
+    def __init__(self, supernet: DARTSSupernet, arch: Tensor) -> None:
+        super().__init__()
+        normal, reduce = supernet.space.cells(arch.detach().cpu())
+        self.channels_last = supernet.channels_last
+        self.stem = copy.deepcopy(supernet.stem)
+        self.cells = nn.ModuleList(_PathCell(c, reduce if c.reduction else normal) for c in supernet.cells)
+        self.classifier = copy.deepcopy(supernet.classifier)
+
+    def forward(self, x: Tensor) -> Tensor:
+        nhwc = x.device.type == "cpu" if self.channels_last is None else self.channels_last  # as the supernet
+        x = x.contiguous(memory_format=torch.channels_last) if nhwc else x
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(s1.mean((2, 3)))

@@ -6,6 +6,9 @@ conv and classifier are shared by all paths (affine BN, as in the stand-alone ne
 and width scaling: `tnas.supernet.shufflenet_net.spos_layout` (C = 64 is SPOS; N is ignored).
 There is no dropout in the supernet (SPOS's supernet training has none either).
 
+`extract(arch)` cuts one path out as a stand-alone module (`ShuffleNetPath`) with copies of the
+inherited weights and BN statistics (what `tnas export` saves of a search run).
+
 Three forwards (the supernet contract, docs/spaces.md):
 - `forward(x, arch long [20])`: the single path, one block per layer (SPOS / TNAS-OS hot path).
 - `forward(x, weights float [20, 4])`: the DARTS-style mixed forward, sum_k w[d, k] * block_k(h).
@@ -13,6 +16,8 @@ Three forwards (the supernet contract, docs/spaces.md):
   its (straight-through, value 1) weight so d loss / d w reaches the chosen entries (GDAS, TNAS-G).
 """
 from __future__ import annotations
+
+import copy
 
 from torch import Tensor, nn
 
@@ -106,3 +111,31 @@ class ShuffleNetSupernet(nn.Module):
         for d, (layer, k) in enumerate(zip(self.layers, choices)):
             h = layer[k](h) * weights[d, k]
         return self.classifier(self.last(h))
+
+    def extract(self, arch: Tensor) -> "ShuffleNetPath":
+        """The single path `arch` long [20] as a stand-alone module with copies of this supernet's
+        (inherited) weights and BN statistics; it computes exactly `self(x, arch)`."""
+        self.space.validate(arch)
+        if arch.dim() != 1:
+            raise TnasError(f"extract takes one architecture, long [{len(self.layers)}]; got {tuple(arch.shape)}.")
+        return ShuffleNetPath(self, arch)
+
+
+class ShuffleNetPath(nn.Module):
+    """One architecture cut out of a `ShuffleNetSupernet`: stem, the chosen block of each of the 20
+    layers (BN affine=False, running stats as recalibrated), last conv, classifier; no dropout.
+
+    Input x [B, in_channels, H, W] (H, W >= 32) -> logits [B, num_classes]. Its state_dict keys
+    depend only on (C, arch), so `build_supernet(space, size).extract(arch)` rebuilds the module
+    a saved state_dict loads into.
+    """
+
+    def __init__(self, supernet: ShuffleNetSupernet, arch: Tensor) -> None:
+        super().__init__()
+        self.stem = copy.deepcopy(supernet.stem)
+        self.features = nn.Sequential(*(copy.deepcopy(layer[k]) for layer, k in zip(supernet.layers, arch.tolist())))
+        self.last = copy.deepcopy(supernet.last)
+        self.classifier = copy.deepcopy(supernet.classifier)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.last(self.features(self.stem(x))))
