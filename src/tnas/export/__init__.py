@@ -11,7 +11,8 @@ See `tnas.export.rebuild` (what a search / train run / export folder gives) and
 `tnas.export.formats` (the files and how each is checked).
 """
 from tnas.export.formats import FORMATS, TOLERANCE
-from tnas.export.rebuild import Rebuilt, build_from_spec, load_network, rebuild
+from tnas.export.rebuild import Rebuilt, TrainedSupernet, build_from_spec, load_network, load_trained_supernet, rebuild
 from tnas.export.run import export_run
 
-__all__ = ["FORMATS", "TOLERANCE", "Rebuilt", "build_from_spec", "export_run", "load_network", "rebuild"]
+__all__ = ["FORMATS", "TOLERANCE", "Rebuilt", "TrainedSupernet", "build_from_spec", "export_run", "load_network",
+           "load_trained_supernet", "rebuild"]

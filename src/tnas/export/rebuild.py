@@ -138,8 +138,31 @@ def _result(path: Path) -> dict[str, Any]:
     return result
 
 
-def _from_search(path: Path, device: torch.device) -> Rebuilt:
-    """The found cell of a finished search run, BN recalibrated as the search stage did."""
+@dataclass
+class TrainedSupernet:
+    """A finished search run's trained supernet with the data its search stage scored on.
+
+    Attributes:
+        cfg: the run's RunConfig; result: its result.json.
+        supernet: the trained weights (BN statistics as training left them: recalibrate per path).
+        calib: the search stage's BN-calibration batches, images float [B, C, H, W].
+        valid: the search stage's validation batches (x, y), the fitness of every GA evaluation.
+        data: the run's data splits (train / valid / test), loaded as the run loaded them.
+    """
+
+    cfg: Any
+    result: dict[str, Any]
+    space: SearchSpace
+    size: NetSize
+    supernet: nn.Module
+    calib: list[Tensor]
+    valid: list[tuple[Tensor, Tensor]]
+    data: Any
+
+
+def load_trained_supernet(path: str | Path, device: str | torch.device = "cpu") -> TrainedSupernet:
+    """The trained supernet of a finished `tnas search` run and its search stage's own batches."""
+    path, device = Path(path), resolve_device(str(device))
     ck = load_checkpoint(path / "ckpt" / "last.pt")
     if ck.get("phase") != "done" or not (path / "result.json").is_file():
         state = ck.get("state") if isinstance(ck.get("state"), dict) else {}
@@ -148,8 +171,6 @@ def _from_search(path: Path, device: torch.device) -> Rebuilt:
     cfg = config_from_dict(ck["config"])
     result = _result(path)
     space = get_space(cfg.space)
-    arch = torch.tensor(result["arch"], dtype=torch.long)
-    space.validate(arch)
     data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
                         limit=cfg.data.limit, image_size=cfg.data.image_size)
     train = data.train
@@ -157,20 +178,30 @@ def _from_search(path: Path, device: torch.device) -> Rebuilt:
                    in_channels=train.images.shape[1], image_size=int(train.images.shape[-1]))
     with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; the caller's RNG stays untouched
         supernet = build_supernet(space, size).to(device)
-    if not hasattr(supernet, "extract"):
-        raise TnasError(f"A search run of space '{space.name}' cannot be exported with inherited weights: its supernet "
-                        "has no extract(arch). Train the found cell from scratch and export that run: "
-                        f"`tnas train '{result.get('genotype', '')}' --space {space.name}`, then `tnas export RUN_DIR`.")
     supernet.load_state_dict(ck["supernet"])
     s = cfg.search
     # the search stage's own calibration and validation batches (its stream 'search', drawn first)
     calib, valid = eval_batches(train, data.valid, s.eval_batch_size, s.bn_batches, s.eval_batches,
                                 stream(cfg.seed, "search"))
-    recalibrate_bn(supernet, arch, calib, len(calib))
+    return TrainedSupernet(cfg, result, space, size, supernet, calib, valid, data)
+
+
+def _from_search(path: Path, device: torch.device) -> Rebuilt:
+    """The found cell of a finished search run, BN recalibrated as the search stage did."""
+    run = load_trained_supernet(path, device)
+    space, result, supernet = run.space, run.result, run.supernet
+    arch = torch.tensor(result["arch"], dtype=torch.long)
+    space.validate(arch)
+    if not hasattr(supernet, "extract"):
+        raise TnasError(f"A search run of space '{space.name}' cannot be exported with inherited weights: its supernet "
+                        "has no extract(arch). Train the found cell from scratch and export that run: "
+                        f"`tnas train '{result.get('genotype', '')}' --space {space.name}`, then `tnas export RUN_DIR`.")
+    recalibrate_bn(supernet, arch, run.calib, len(run.calib))
     net = supernet.extract(arch).eval()
+    valid, train = run.valid, run.data.train
     checks = {"valid_acc": accuracy(net, valid), "supernet_valid_acc": result.get("supernet_valid_acc"),
-              "bn_batches": len(calib), "valid_images": sum(int(y.numel()) for _, y in valid)}
-    return Rebuilt(net, space, arch, size, "extract", "search", str(path),
+              "bn_batches": len(run.calib), "valid_images": sum(int(y.numel()) for _, y in valid)}
+    return Rebuilt(net, space, arch, run.size, "extract", "search", str(path),
                    normalization={"mean": list(train.mean), "std": list(train.std)},
                    sample=valid[0][0][:8].cpu(), checks=checks)
 
