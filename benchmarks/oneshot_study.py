@@ -17,7 +17,7 @@ Runs sharing (method, overrides, seed) are run once and shared by the parts (SPO
 and is skipped on rerun; a stopped run resumes from its checkpoint in the scratch folder. The
 summary (`<out>/oneshot_study.md` + `.json`) is rebuilt from the records by `--report`.
 
-    python benchmarks/oneshot_study.py --part all                       # the full study (~2 h, 2 cores)
+    python benchmarks/oneshot_study.py --part all                       # the full study (~5 h on 2 cores; see the doc)
     python benchmarks/oneshot_study.py --part main --seeds 10 --seed-offset 100   # untuned seeds
     python benchmarks/oneshot_study.py --part ablation --seed-offset 100 \\
         --variant loss=train.metric=loss --variant late=sampler.eps0=0,sampler.min_observations=400
