@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tnas.data import load_dataset
+from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.evaluate import eval_batches, recalibrate_bn
 from tnas.run.checkpoint import load_checkpoint
-from tnas.run.config import config_from_dict
+from tnas.run.config import RunConfig, config_from_dict
 from tnas.run.dist import resolve_device
 from tnas.run.resume import command_of, read_run_config
 from tnas.seeds import stream
@@ -150,14 +150,14 @@ class TrainedSupernet:
         data: the run's data splits (train / valid / test), loaded as the run loaded them.
     """
 
-    cfg: Any
+    cfg: RunConfig
     result: dict[str, Any]
     space: SearchSpace
     size: NetSize
     supernet: nn.Module
     calib: list[Tensor]
     valid: list[tuple[Tensor, Tensor]]
-    data: Any
+    data: DataSplits
 
 
 def load_trained_supernet(path: str | Path, device: str | torch.device = "cpu") -> TrainedSupernet:
