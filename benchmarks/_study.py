@@ -69,6 +69,12 @@ METRICS = {"GT test of found cell (pp)": gt_test, "Kendall tau (all)": lambda r:
            "Kendall tau (top 10 %)": lambda r: tau(r, "tau_top10")}
 
 
+def run_name(run: Path) -> str:
+    """'<label>__s<seed>' of a study run directory (scratch folders are `<label>__s<seed>__<hash>/<run>/`),
+    else the run directory's own name."""
+    return run.parent.name.rsplit("__", 1)[0] if "__s" in run.parent.name else run.name
+
+
 def load_records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 

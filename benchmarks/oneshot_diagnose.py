@@ -27,6 +27,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _study import run_name  # noqa: E402
+
 from tnas.bench import load_nb201
 from tnas.space import get_space
 
@@ -51,8 +54,7 @@ def diagnose(run: Path, table, space) -> dict:
         return float(table.lookup(archs, "cifar10", "test").mean())
 
     most = sorted(scores, key=lambda g: -len(scores[g]))[:10]
-    # study scratch folders are named <label>__s<seed>__<hash>: show the label and seed
-    name = run.parent.name.rsplit("__", 1)[0] if "__s" in run.parent.name else run.name
+    name = run_name(run)  # study runs: '<label>__s<seed>'
     out = {"run": name, "scored": total, "vae_share": vae / total, "distinct": len(scores),
            "top10_share": sum(len(scores[g]) for g in most) / total, "gt_top10": gt(most)}
     for how, agg in (("best", max), ("mean", statistics.fmean)):

@@ -32,7 +32,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _study import fmt_ms, paired  # noqa: E402
+from _study import fmt_ms, paired, run_name  # noqa: E402
 
 from tnas.bench import load_nb201  # noqa: E402
 from tnas.evaluate import SupernetEvaluator  # noqa: E402
@@ -67,7 +67,7 @@ def reselect(run: Path, table, top: int, batches: int) -> dict:
     evaluator = SupernetEvaluator(ts.supernet, ts.space, ts.calib, ts.valid)
     rescored = [evaluator.accuracy(a, unseen) for a in archs]
     best = max(range(len(cells)), key=lambda i: (rescored[i], -i))
-    name = run.parent.name.rsplit("__", 1)[0] if "__s" in run.parent.name else run.name
+    name = run_name(run)
     label, _, seed = name.rpartition("__s")
     return {"run": name, "label": label or name, "seed": int(seed) if seed.isdigit() else -1,
             "picked": gt[0], "reselected": gt[best], "oracle": max(gt), "mean": sum(gt) / len(gt),
