@@ -8,6 +8,8 @@ held-out score, its source) and prints, per run:
   n top50    mean number of times the sampler's top-50 paths were scored, ranked two ways:
              'best' (max of a path's scores, what TNAS-OS used) and 'mean' (mean of its scores)
   GT top50   mean GT test of those top-50 paths
+  H last     mean over edges of the entropy (nats; uniform over 5 ops = 1.609) of the op
+             frequencies in the last 10 % of scored steps: how concentrated training ended
 The question it answers: with 'best', is the top-K the VAE learns from made of the paths that
 were sampled most (max of many noisy draws) rather than the best ones? Relative scores
 (score - EMA) are not logged, so the ranking uses raw held-out accuracy; the trend of the
@@ -37,6 +39,7 @@ from tnas.space import get_space
 def diagnose(run: Path, table, space) -> dict:
     """Statistics of one run directory (see the module docstring)."""
     scores: dict[str, list[float]] = defaultdict(list)
+    order: list[str] = []  # scored genotypes in step order
     vae = 0
     for line in (run / "archs.jsonl").read_text().splitlines():
         row = json.loads(line)
@@ -44,6 +47,7 @@ def diagnose(run: Path, table, space) -> dict:
         if row.get("phase") != "train" or s is None or not math.isfinite(s):
             continue
         scores[row["genotype"]].append(float(s))
+        order.append(row["genotype"])
         vae += row.get("source") == "vae"
     total = sum(len(v) for v in scores.values())
     if not total:
@@ -57,11 +61,20 @@ def diagnose(run: Path, table, space) -> dict:
     name = run_name(run)  # study runs: '<label>__s<seed>'
     out = {"run": name, "scored": total, "vae_share": vae / total, "distinct": len(scores),
            "top10_share": sum(len(scores[g]) for g in most) / total, "gt_top10": gt(most)}
+    out["entropy_last"] = _op_entropy(torch.stack([space.from_genotype(g) for g in order[-max(1, total // 10):]]),
+                                      space.max_choices)
     for how, agg in (("best", max), ("mean", statistics.fmean)):
         top = sorted(scores, key=lambda g: -agg(scores[g]))[:50]
         out[f"n_top50_{how}"] = statistics.fmean(len(scores[g]) for g in top)
         out[f"gt_top50_{how}"] = gt(top)
     return out
+
+
+def _op_entropy(archs: torch.Tensor, n_ops: int) -> float:
+    """Mean over edges of the entropy (nats) of the op frequencies in `archs` (long [N, D])."""
+    freq = torch.stack([torch.bincount(col, minlength=n_ops) for col in archs.T]).double()
+    p = freq / freq.sum(1, keepdim=True)
+    return float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     table, space = load_nb201(), get_space("nb201")
     print("| run | scored | VAE share | distinct | top10 % | GT top10 | n top50 best | GT top50 best "
-          "| n top50 mean | GT top50 mean |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| n top50 mean | GT top50 mean | H last |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         if not (run / "archs.jsonl").exists():
             print(f"skipped {run}: no archs.jsonl", file=sys.stderr)
@@ -79,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         d = diagnose(run, table, space)
         print(f"| {d['run']} | {d['scored']} | {d['vae_share']:.2f} | {d['distinct']} | {100 * d['top10_share']:.1f} "
               f"| {d['gt_top10']:.2f} | {d['n_top50_best']:.1f} | {d['gt_top50_best']:.2f} "
-              f"| {d['n_top50_mean']:.1f} | {d['gt_top50_mean']:.2f} |")
+              f"| {d['n_top50_mean']:.1f} | {d['gt_top50_mean']:.2f} | {d['entropy_last']:.3f} |")
     return 0
 
 

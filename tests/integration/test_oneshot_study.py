@@ -100,7 +100,8 @@ def test_smoke_study_writes_records_and_report(tmp_path: Path, cifar10_subset: P
                           text=True, env=env, timeout=120)
     assert diag.returncode == 0, diag.stderr[-2000:]
     rows = diag.stdout.splitlines()[2:]
-    assert len(rows) == len(runs) >= 2 and all(len(r.split("|")) == 12 for r in rows)
+    assert len(rows) == len(runs) >= 2 and all(len(r.split("|")) == 13 for r in rows)
+    assert all(0.0 <= float(r.split("|")[11]) <= math.log(5) + 1e-9 for r in rows)  # op entropy, nats
     assert {r.split("|")[1].strip() for r in rows} >= {"spos__s0", "tnas-os__s0"}
     # re-scoring the GA's top cells on unseen validation batches reads the same run directories
     resel = subprocess.run([sys.executable, str(BENCH / "oneshot_reselect.py"), *map(str, runs), "--top", "3",
