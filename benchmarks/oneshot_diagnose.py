@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _study import run_name  # noqa: E402
 
 from tnas.bench import load_nb201
+from tnas.sampler.softmax import categorical_entropy
 from tnas.space import get_space
 
 
@@ -73,8 +74,7 @@ def diagnose(run: Path, table, space) -> dict:
 def _op_entropy(archs: torch.Tensor, n_ops: int) -> float:
     """Mean over edges of the entropy (nats) of the op frequencies in `archs` (long [N, D])."""
     freq = torch.stack([torch.bincount(col, minlength=n_ops) for col in archs.T]).double()
-    p = freq / freq.sum(1, keepdim=True)
-    return float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
+    return float(categorical_entropy(freq / freq.sum(1, keepdim=True)).mean())
 
 
 def main(argv: list[str] | None = None) -> int:

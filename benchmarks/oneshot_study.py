@@ -129,6 +129,17 @@ def _pairs(labels: set[str]) -> list[tuple[str, str]]:
     return [(a, b) for a, b in pairs if a in labels and b in labels]
 
 
+def _table3_lines(groups: dict[str, dict[int, dict]]) -> list[str]:
+    """Table 3 on the seeds every table-3 method has (the per-method table pools all seeds of a label)."""
+    present = [m for m in TABLE3 if m in groups]
+    common = sorted(set.intersection(*(set(groups[m]) for m in present))) if len(present) > 1 else []
+    if not common:
+        return []
+    sub = {m: {s: groups[m][s] for s in common} for m in present}
+    return [f"## Table 3 on the seeds all its methods share ({', '.join(map(str, common))})", "",
+            *method_table(sub, present), ""]
+
+
 def report(out: Path, command: str) -> str:
     """Rebuild oneshot_study.md / .json from the records under out/runs."""
     records = load_records(out / "runs")
@@ -147,6 +158,7 @@ def report(out: Path, command: str) -> str:
              f"Common settings (preset, then overrides): `{' '.join(sets)}`; run labels add their own "
              "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; DARTS: `eval.tau_cells=0`)", "",
              "## Per method", "", *method_table(groups, labels), "",
+             *_table3_lines(groups),
              *[f"- `{lab}`: `{' '.join(x for x in next(iter(groups[lab].values()))['sets'] if x not in sets) or '-'}`"
                for lab in labels], "",
              "## Paired differences (same seeds)", "", *prows, "",
