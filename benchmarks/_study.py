@@ -79,6 +79,23 @@ def load_records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+def other_derivations(records: list[dict]) -> list[dict]:
+    """Virtual records `<label>@<derivation>` for the derivations a TNAS-G run recorded but did not
+    return (e.g. 'best-of' when gradient.derive=mode): same run, same supernet, same tau and cost;
+    only the final cell (genotype, GT test, kind, supernet accuracy) differs. They pair exactly
+    with the run's own label, seed by seed."""
+    out = []
+    for r in records:
+        for name, d in (r.get("derivations") or {}).items():
+            if name == r.get("derive"):
+                continue
+            gt = {**(r.get("ground_truth") or {}), "test": d["ground_truth_test"]}
+            out.append({**r, "label": f"{r['label']}@{name}", "derived_from": r["label"], "genotype": d["genotype"],
+                        "ground_truth": gt, "cell_kind": d["cell_kind"],
+                        "supernet_valid_acc": d["supernet_valid_acc"]})
+    return out
+
+
 def by_label(records: list[dict]) -> dict[str, dict[int, dict]]:
     out: dict[str, dict[int, dict]] = {}
     for r in records:

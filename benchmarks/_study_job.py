@@ -5,8 +5,9 @@ A job is (label, method, seed, overrides, scratch folder, record path). It runs 
 what the study's tables need and writes one small JSON record atomically; a record that exists
 is the study's "done" mark. Records carry no supernet weights: the found cell, its ground truth
 and kind, the tau set's per-cell supernet accuracies, the GA's evaluated cells' ground truth in
-order, and (one-shot methods) the ground truth of `T4_DRAWS` draws from the trained sampler
-p(a|z) (TNAS-OS) or from the uniform distribution (SPOS) for the paper's table 4.
+order, (one-shot methods) the ground truth of `T4_DRAWS` draws from the trained sampler
+p(a|z) (TNAS-OS) or from the uniform distribution (SPOS) for the paper's table 4, and (TNAS-G)
+every derivation of the final cell.
 """
 from __future__ import annotations
 
@@ -77,6 +78,36 @@ def _extras(result: dict, run: Path, method: str, seed: int) -> dict[str, Any]:
     return out
 
 
+def derivations_of(result: dict) -> dict[str, Any] | None:
+    """Every derivation of a TNAS-G run's final cell (result.json `derivations`: 'mode' and
+    'best-of', both from the same trained decoder and supernet), each with its genotype, supernet
+    accuracy, GT test and kind; None for runs with a single derivation (DARTS, GDAS, one-shot)."""
+    from tnas.evaluate.ranking import cell_kind
+
+    ders = result.get("derivations") or {}
+    if len(ders) < 2:
+        return None
+    return {name: {"genotype": d["genotype"], "supernet_valid_acc": d.get("supernet_valid_acc"),
+                   "ground_truth_test": d.get("ground_truth_test"), "cell_kind": cell_kind(d["genotype"])}
+            for name, d in ders.items()}
+
+
+def add_derivations(record: Path) -> bool:
+    """Add `derive` and `derivations` to an older record from its run directory's result.json
+    (records written before they carried them); True when the record changed."""
+    rec = json.loads(record.read_text())
+    result_path = Path(rec["run"]) / "result.json"
+    if "derivations" in rec or not result_path.exists():
+        return False
+    result = json.loads(result_path.read_text())
+    ders = derivations_of(result)
+    if ders is None:
+        return False
+    rec.update(derive=result.get("derive"), derivations=ders)
+    _write_atomic(record, rec)
+    return True
+
+
 def _run_dir(scratch: Path) -> Path | None:
     """The run directory of an earlier, stopped attempt (one with a checkpoint), if any."""
     found = sorted(p.parent.parent for p in scratch.glob("*/ckpt/last.pt")) if scratch.exists() else []
@@ -127,6 +158,8 @@ def _run_job(job: tuple[str, str, int, list[str], str, str]) -> dict[str, Any]:
     if rec.get("kendall"):  # the set's keys are fixed by (table, seed, sizes): keep the estimates only
         rec["kendall"] = {k: v for k, v in rec["kendall"].items() if k != "keys"}
     rec.update(_extras(result, Path(path), method, seed))
+    if (ders := derivations_of(result)) is not None:  # TNAS-G: the other derivation is free to compare
+        rec.update(derive=result.get("derive"), derivations=ders)
     rec["job_wall"] = time.perf_counter() - t0
     rec["job_cpu"] = time.process_time() - c0  # CPU seconds: the cost measure that survives a loaded machine
     _write_atomic(Path(record), rec)

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 
 from _common import machine_line
-from _study import by_label, label_summary, load_records, method_table, paired_rows, per_run_rows, table4_rows
+from _study import (by_label, label_summary, load_records, method_table, other_derivations, paired_rows, per_run_rows,
+                    table4_rows)
 from _study_job import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,14 +119,21 @@ def plan(parts: list[str], seeds: dict[str, list[int]], eps: list[float], varian
     return list(runs.values())
 
 
+def _method(label: str) -> str:
+    """'tnas-g:slow@best-of' -> 'tnas-g' (labels: method[k=v], method:variant, ...@derivation)."""
+    return re.split(r"[\[:@]", label, maxsplit=1)[0]
+
+
 def _pairs(labels: set[str]) -> list[tuple[str, str]]:
     pairs = [("tnas-os", "spos"), ("tnas-g", "gdas")]
     pairs += [(m, "spos") for m in ("darts", "gdas", "tnas-g")]
     for lab in sorted(labels):
         if lab.startswith("tnas-os[") or lab.startswith("tnas-os:"):
             pairs += [(lab, "spos"), (lab, "tnas-os")]
-        elif lab.startswith("tnas-g:"):
+        elif lab.startswith("tnas-g:") and "@" not in lab:
             pairs += [(lab, "gdas"), (lab, "tnas-g")]
+        elif "@" in lab:  # another derivation of the same runs: vs GDAS and vs the run's own cell
+            pairs += [(lab, "gdas"), (lab, lab.split("@")[0])]
     return [(a, b) for a, b in pairs if a in labels and b in labels]
 
 
@@ -144,9 +152,9 @@ def report(out: Path, command: str) -> str:
     """Rebuild oneshot_study.md / .json from the records under out/runs."""
     records = load_records(out / "runs")
     out.mkdir(parents=True, exist_ok=True)
-    groups = by_label(records)
-    labels = sorted(groups, key=lambda lab: (TABLE3.index(lab.split("[")[0].split(":")[0])
-                                             if lab.split("[")[0].split(":")[0] in TABLE3 else 9, lab))
+    virtual = other_derivations(records)  # TNAS-G's other derivation of each run's cell
+    groups = by_label(records + virtual)
+    labels = sorted(groups, key=lambda lab: (TABLE3.index(_method(lab)) if _method(lab) in TABLE3 else 9, lab))
     prows, pjson = paired_rows(groups, _pairs(set(labels)))
     t4rows, t4json = table4_rows(groups, [lab for lab in labels if lab == "spos" or lab.startswith("tnas-os")])
     sets = [s for s in records[0]["sets"] if all(s in r["sets"] for r in records)] if records else []
@@ -156,14 +164,15 @@ def report(out: Path, command: str) -> str:
              f"Runs: {len(records)}, compute {sum(r['job_wall'] for r in records) / 3600:.2f} core-hours "
              "(sum of run wall times)  ",
              f"Common settings (preset, then overrides): `{' '.join(sets)}`; run labels add their own "
-             "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; DARTS: `eval.tau_cells=0`)", "",
+             "(`method[k=v]`: table 4's eps_inc; `method:name`: an ablation variant; `label@name`: another "
+             "derivation of the final cell from the same TNAS-G runs; DARTS: `eval.tau_cells=0`)", "",
              "## Per method", "", *method_table(groups, labels), "",
              *_table3_lines(groups),
              *[f"- `{lab}`: `{' '.join(x for x in next(iter(groups[lab].values()))['sets'] if x not in sets) or '-'}`"
-               for lab in labels], "",
+               for lab in labels if "@" not in lab], "",
              "## Paired differences (same seeds)", "", *prows, "",
              "## Table 4: GT test (%) of cells drawn from the trained sampler (uniform for SPOS) and in GA order", "",
-             *t4rows, "", "## Per run", "", *per_run_rows(records), ""]
+             *t4rows, "", "## Per run", "", *per_run_rows(records + virtual), ""]
     md = "\n".join(lines)
     (out / "oneshot_study.md").write_text(md)
     summary = {"command": command, "settings": sets, "runs": len(records), "paired": pjson, "table4": t4json,

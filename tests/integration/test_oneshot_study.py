@@ -90,19 +90,32 @@ def test_smoke_study_writes_records_and_report(tmp_path: Path, cifar10_subset: P
     main = [p for p in summary["paired"] if (p["a"], p["b"]) == ("tnas-os", "spos")]
     assert {p["metric"] for p in main} == {"GT test of found cell (pp)", "Kendall tau (all)", "Kendall tau (top 10 %)"}
     assert all(p["n"] == 1 for p in main)
+    # TNAS-G records every derivation; the one it did not return is reported as `tnas-g@best-of`,
+    # paired with its own run (same supernet: tau identical) and with GDAS
+    tg = next(r for r in records if r["label"] == "tnas-g")
+    assert tg["derive"] == "mode" and set(tg["derivations"]) == {"mode", "best-of"}
+    assert tg["derivations"]["mode"]["genotype"] == tg["genotype"]
+    alt = {(p["b"], p["metric"]): p for p in summary["paired"] if p["a"] == "tnas-g@best-of"}
+    assert {b for b, _ in alt} == {"gdas", "tnas-g"} and alt[("tnas-g", "Kendall tau (all)")]["mean"] == 0.0
+    assert alt[("tnas-g", "GT test of found cell (pp)")]["mean"] == pytest.approx(
+        tg["derivations"]["best-of"]["ground_truth_test"] - tg["ground_truth"]["test"])
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)  # resumable: nothing to do
     assert again.returncode == 0 and "0 runs to do" in again.stdout
     rebuilt = subprocess.run([*cmd, "--report"], capture_output=True, text=True, env=env, timeout=120)
     assert rebuilt.returncode == 0 and "## Per method" in rebuilt.stdout
     # the training diagnostic reads the same run directories
     runs = sorted(p.parent for p in scratch.glob("*/*/archs.jsonl") if "spos__" in str(p) or "tnas-os__" in str(p))
-    diag = subprocess.run([sys.executable, str(BENCH / "oneshot_diagnose.py"), *map(str, runs)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    grad = sorted(p.parent for p in scratch.glob("*/*/metrics.jsonl") if "gdas__" in str(p) or "tnas-g__" in str(p))
+    diag = subprocess.run([sys.executable, str(BENCH / "oneshot_diagnose.py"), *map(str, runs + grad)],
+                          capture_output=True, text=True, env=env, timeout=120)
     assert diag.returncode == 0, diag.stderr[-2000:]
-    rows = diag.stdout.splitlines()[2:]
-    assert len(rows) == len(runs) >= 2 and all(len(r.split("|")) == 13 for r in rows)
-    assert all(0.0 <= float(r.split("|")[11]) <= math.log(5) + 1e-9 for r in rows)  # op entropy, nats
-    assert {r.split("|")[1].strip() for r in rows} >= {"spos__s0", "tnas-os__s0"}
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in diag.stdout.splitlines()[2:]}
+    assert len(rows) == len(runs) + len(grad) and set(rows) >= {"spos__s0", "tnas-os__s0", "gdas__s0", "tnas-g__s0"}
+    assert all(len(c) == 11 for c in rows.values())
+    assert all(0.0 <= float(rows[k][9]) <= math.log(5) + 1e-9 for k in ("spos__s0", "tnas-os__s0", "tnas-g__s0"))
+    # the learned distribution's own entropy: gradient strategies only (GDAS has no archs.jsonl)
+    assert rows["spos__s0"][10] == "–" and rows["gdas__s0"][:10] == ["–"] * 10
+    assert all(0.0 <= float(rows[k][10]) <= math.log(5) + 1e-6 for k in ("gdas__s0", "tnas-g__s0"))
     # re-scoring the GA's top cells on unseen validation batches reads the same run directories
     resel = subprocess.run([sys.executable, str(BENCH / "oneshot_reselect.py"), *map(str, runs), "--top", "3",
                             "--batches", "2", "--out", str(tmp_path / "reselect.json")],
