@@ -142,6 +142,8 @@ def paired_rows(groups: dict[str, dict[int, dict]], pairs: list[tuple[str, str]]
         if a not in groups or b not in groups:
             continue
         for name, f in METRICS.items():
+            if a.startswith(b + "@") and not name.startswith("GT"):
+                continue  # another derivation of the same runs: same supernet, tau identical by construction
             st = paired({s: f(r) for s, r in groups[a].items()}, {s: f(r) for s, r in groups[b].items()})
             if st["n"] == 0:
                 continue

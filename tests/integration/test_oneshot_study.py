@@ -91,12 +91,13 @@ def test_smoke_study_writes_records_and_report(tmp_path: Path, cifar10_subset: P
     assert {p["metric"] for p in main} == {"GT test of found cell (pp)", "Kendall tau (all)", "Kendall tau (top 10 %)"}
     assert all(p["n"] == 1 for p in main)
     # TNAS-G records every derivation; the one it did not return is reported as `tnas-g@best-of`,
-    # paired with its own run (same supernet: tau identical) and with GDAS
+    # paired with GDAS and with its own run (same supernet: only the found cell is compared)
     tg = next(r for r in records if r["label"] == "tnas-g")
     assert tg["derive"] == "mode" and set(tg["derivations"]) == {"mode", "best-of"}
     assert tg["derivations"]["mode"]["genotype"] == tg["genotype"]
     alt = {(p["b"], p["metric"]): p for p in summary["paired"] if p["a"] == "tnas-g@best-of"}
-    assert {b for b, _ in alt} == {"gdas", "tnas-g"} and alt[("tnas-g", "Kendall tau (all)")]["mean"] == 0.0
+    assert {b for b, _ in alt} == {"gdas", "tnas-g"} and ("tnas-g", "Kendall tau (all)") not in alt
+    assert len([k for k in alt if k[0] == "gdas"]) == 3
     assert alt[("tnas-g", "GT test of found cell (pp)")]["mean"] == pytest.approx(
         tg["derivations"]["best-of"]["ground_truth_test"] - tg["ground_truth"]["test"])
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)  # resumable: nothing to do
