@@ -76,8 +76,8 @@ def diagnose(run: Path, table, space) -> dict:
 
     most = sorted(scores, key=lambda g: -len(scores[g]))[:10]
     name = run_name(run)  # study runs: '<label>__s<seed>'
-    out = {"run": name, "entropy_dist": dist_entropy(run), "scored": total, "vae_share": vae / total, "distinct": len(scores),
-           "top10_share": sum(len(scores[g]) for g in most) / total, "gt_top10": gt(most)}
+    out = {"run": name, "entropy_dist": dist_entropy(run), "scored": total, "vae_share": vae / total,
+           "distinct": len(scores), "top10_share": sum(len(scores[g]) for g in most) / total, "gt_top10": gt(most)}
     out["entropy_last"] = _op_entropy(torch.stack([space.from_genotype(g) for g in order[-max(1, total // 10):]]),
                                       space.max_choices)
     for how, agg in (("best", max), ("mean", statistics.fmean)):
