@@ -135,14 +135,15 @@ def label_summary(rs: list[dict]) -> dict[str, Any]:
 
 def paired_rows(groups: dict[str, dict[int, dict]], pairs: list[tuple[str, str]]) -> tuple[list[str], list[dict]]:
     """Markdown rows and JSON entries of every metric's paired comparison for each (a, b) pair."""
-    lines = ["| comparison (a − b) | metric | n | mean diff | 95 % CI | paired t p | Wilcoxon p |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| comparison (a − b) | metric | n | mean diff | 95 % CI | paired t p | Wilcoxon p | a better / worse |",
+             "|---|---|---|---|---|---|---|---|"]
     out = []
     for a, b in pairs:
         if a not in groups or b not in groups:
             continue
+        same_runs = all(r.get("derived_from") == b for r in groups[a].values())  # `other_derivations`
         for name, f in METRICS.items():
-            if a.startswith(b + "@") and not name.startswith("GT"):
+            if same_runs and not name.startswith("GT"):
                 continue  # another derivation of the same runs: same supernet, tau identical by construction
             st = paired({s: f(r) for s, r in groups[a].items()}, {s: f(r) for s, r in groups[b].items()})
             if st["n"] == 0:
@@ -151,7 +152,8 @@ def paired_rows(groups: dict[str, dict[int, dict]], pairs: list[tuple[str, str]]
             lo, hi = st["ci95"]
             ci = f"[{lo:+.{d}f}, {hi:+.{d}f}]" if math.isfinite(lo) else "n/a"
             lines.append(f"| {a} − {b} | {name} | {st['n']} | {st['mean']:+.{d}f} | {ci} | "
-                         f"{_p(st['p_t'])} | {_p(st['p_wilcoxon'])} |")
+                         f"{_p(st['p_t'])} | {_p(st['p_wilcoxon'])} | {sum(x > 0 for x in st['diffs'])} / "
+                         f"{sum(x < 0 for x in st['diffs'])} |")
             out.append({"a": a, "b": b, "metric": name, **st})
     return lines, out
 

@@ -78,18 +78,20 @@ def _extras(result: dict, run: Path, method: str, seed: int) -> dict[str, Any]:
     return out
 
 
-def derivations_of(result: dict) -> dict[str, Any] | None:
-    """Every derivation of a TNAS-G run's final cell (result.json `derivations`: 'mode' and
-    'best-of', both from the same trained decoder and supernet), each with its genotype, supernet
-    accuracy, GT test and kind; None for runs with a single derivation (DARTS, GDAS, one-shot)."""
+def derivation_fields(result: dict) -> dict[str, Any]:
+    """`derive` and `derivations` for a TNAS-G record: every derivation of the final cell in
+    result.json ('mode' and 'best-of', both from the same trained decoder and supernet), each with
+    its genotype, supernet accuracy, GT test and kind; {} for runs with a single derivation
+    (DARTS, GDAS, one-shot)."""
     from tnas.evaluate.ranking import cell_kind
 
     ders = result.get("derivations") or {}
     if len(ders) < 2:
-        return None
-    return {name: {"genotype": d["genotype"], "supernet_valid_acc": d.get("supernet_valid_acc"),
-                   "ground_truth_test": d.get("ground_truth_test"), "cell_kind": cell_kind(d["genotype"])}
-            for name, d in ders.items()}
+        return {}
+    return {"derive": result.get("derive"),
+            "derivations": {name: {"genotype": d["genotype"], "supernet_valid_acc": d.get("supernet_valid_acc"),
+                                   "ground_truth_test": d.get("ground_truth_test"),
+                                   "cell_kind": cell_kind(d["genotype"])} for name, d in ders.items()}}
 
 
 def add_derivations(record: Path) -> bool:
@@ -99,12 +101,10 @@ def add_derivations(record: Path) -> bool:
     result_path = Path(rec["run"]) / "result.json"
     if "derivations" in rec or not result_path.exists():
         return False
-    result = json.loads(result_path.read_text())
-    ders = derivations_of(result)
-    if ders is None:
+    fields = derivation_fields(json.loads(result_path.read_text()))
+    if not fields:
         return False
-    rec.update(derive=result.get("derive"), derivations=ders)
-    _write_atomic(record, rec)
+    _write_atomic(record, {**rec, **fields})
     return True
 
 
@@ -158,8 +158,7 @@ def _run_job(job: tuple[str, str, int, list[str], str, str]) -> dict[str, Any]:
     if rec.get("kendall"):  # the set's keys are fixed by (table, seed, sizes): keep the estimates only
         rec["kendall"] = {k: v for k, v in rec["kendall"].items() if k != "keys"}
     rec.update(_extras(result, Path(path), method, seed))
-    if (ders := derivations_of(result)) is not None:  # TNAS-G: the other derivation is free to compare
-        rec.update(derive=result.get("derive"), derivations=ders)
+    rec.update(derivation_fields(result))  # TNAS-G: the derivation it did not return is free to compare
     rec["job_wall"] = time.perf_counter() - t0
     rec["job_cpu"] = time.process_time() - c0  # CPU seconds: the cost measure that survives a loaded machine
     _write_atomic(Path(record), rec)

@@ -128,13 +128,14 @@ def _pairs(labels: set[str]) -> list[tuple[str, str]]:
     pairs = [("tnas-os", "spos"), ("tnas-g", "gdas")]
     pairs += [(m, "spos") for m in ("darts", "gdas", "tnas-g")]
     for lab in sorted(labels):
-        if lab.startswith("tnas-os[") or lab.startswith("tnas-os:"):
-            pairs += [(lab, "spos"), (lab, "tnas-os")]
-        elif lab.startswith("tnas-g:") and "@" not in lab:
-            pairs += [(lab, "gdas"), (lab, "tnas-g")]
-        elif "@" in lab:  # another derivation of the same runs: vs GDAS and vs the run's own cell
-            pairs += [(lab, "gdas"), (lab, lab.split("@")[0])]
-    return [(a, b) for a, b in pairs if a in labels and b in labels]
+        run_label, _, derivation = lab.partition("@")
+        method = _method(lab)
+        if derivation:  # another derivation of the same runs: vs GDAS, the runs' own cell, and the
+            # unchanged method's cell by both derivations (for a variant)
+            pairs += [(lab, "gdas"), (lab, run_label), (lab, method), (lab, f"{method}@{derivation}")]
+        elif method in ("tnas-os", "tnas-g") and lab != method:  # a table-4 point or an ablation variant
+            pairs += [(lab, "spos" if method == "tnas-os" else "gdas"), (lab, method)]
+    return list(dict.fromkeys((a, b) for a, b in pairs if a in labels and b in labels and a != b))
 
 
 def _table3_lines(groups: dict[str, dict[int, dict]]) -> list[str]:

@@ -80,7 +80,7 @@ def main() -> int:
     ]
     lines = [
         "# TNAS sampler cost (CPU, one thread)", "",
-        f"Command: `python benchmarks/sampler_cost.py`  ", f"Date: {datetime.date.today()}  ",
+        "Command: `python benchmarks/sampler_cost.py`  ", f"Date: {datetime.date.today()}  ",
         f"Machine: {cpu_name()}; torch {torch.__version__}, 1 thread  ",
         f"Metric for the search runs: {what}. Median wall time; the machine may be shared.", "",
         "| what | seconds | target |", "|---|---:|---:|",
