@@ -10,6 +10,7 @@ while here every rank knows exactly which parameters have gradients (the same pa
 """
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); else a 1-process info."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -39,6 +45,9 @@ def init_distributed(device: torch.device) -> DistInfo:
         return DistInfo()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # leave the group before the interpreter exits: a gloo group torn down by its destructor
+        # at exit can abort the process ("terminate called without an active exception")
+        atexit.register(_leave_group)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         torch.cuda.set_device(local)
