@@ -84,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
     print(f"found cell: {result['genotype']}")
-    print(f"supernet accuracy: valid {result['supernet_valid_acc']:.2f}%  test {result['supernet_test_acc']:.2f}% "
-          f"({result['dataset']}, inherited weights, BN recalibrated)")
+    score = result.get("score") or {}
+    if score.get("name", "accuracy") != "accuracy":
+        print(f"search score {score['name']}: {score['value']:.6g}")
+    if "supernet_valid_acc" in result:  # strategy=zero-cost trains no supernet
+        print(f"supernet accuracy: valid {result['supernet_valid_acc']:.2f}%  test {result['supernet_test_acc']:.2f}% "
+              f"({result['dataset']}, inherited weights, BN recalibrated)")
     cost = result.get("cost")
     if cost:
         n = cost["network"]

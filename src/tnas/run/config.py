@@ -95,10 +95,29 @@ class SearchConfig:
     cost_C: int | None = checked(None, ge=1, le=MAX_CHANNELS)  # network the limits are counted on; None = the
     cost_N: int | None = checked(None, ge=1, le=MAX_CELLS)  # family's standard one (NB201: C=16, N=5; DARTS: 36, 6)
     cost_image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # None = the family's (32; ShuffleNet 224)
+    # what ranks candidates (tnas.evaluate.score): accuracy | loss | angle | naswot | synflow | snip |
+    # grad_norm | jacov, or a rank ensemble rank:A+B[+...]; the GA, TNAS-G's best-of, reports' tau use it
+    score: str = "accuracy"
+    rank_reference: int = checked(64, ge=2, le=100_000)  # rank ensembles: uniform reference architectures
+    # strategy=zero-cost only: the query search over the training-free score (random | rea | spos-ga |
+    # tnas | tnas-ga, tnas.strategy.discrete.SEARCHES)
+    method: str = "spos-ga"
 
     def cross_checks(self) -> tuple[Cross, ...]:
         return (Cross(self.mutations + self.crossovers >= 1, "mutations", self.mutations,
                       "search.mutations + search.crossovers >= 1 (each GA generation needs children)"),)
+
+
+@dataclass(frozen=True)
+class ZeroCostConfig:
+    """The stand-alone network and data of zero-cost scores (search.score / sampler.feedback_score =
+    naswot, synflow, snip, grad_norm, jacov or an ensemble with them): the family's standard network
+    (NB201: C=16, N=5) at initialisation, at the run's image size, on real training batches."""
+
+    batch_size: int = checked(64, ge=2, le=100_000)  # images per zero-cost batch (unaugmented training images)
+    batches: int = checked(1, ge=1, le=1000)  # batches per architecture (scores averaged)
+    C: int | None = checked(None, ge=1, le=MAX_CHANNELS)  # None = the family's standard network
+    N: int | None = checked(None, ge=1, le=MAX_CELLS)
 
 
 @dataclass(frozen=True)
@@ -147,7 +166,8 @@ TABLE_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120"
 @dataclass(frozen=True)
 class RunConfig:
     # spos = uniform sampling (eps stays 0); darts, darts-v2, gdas, tnas-g: gradient-based (`gradient`)
-    strategy: Literal["tnas-os", "spos", "darts", "darts-v2", "gdas", "tnas-g"] = "tnas-os"
+    # zero-cost: no supernet, search.method over a training-free search.score
+    strategy: Literal["tnas-os", "spos", "darts", "darts-v2", "gdas", "tnas-g", "zero-cost"] = "tnas-os"
     space: str = "nb201"  # checked against the registered spaces by `validate_config`
     seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -163,6 +183,7 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gradient: GradientConfig = field(default_factory=GradientConfig)
+    zero_cost: ZeroCostConfig = field(default_factory=ZeroCostConfig)
     track: TrackConfig = field(default_factory=TrackConfig)  # MLflow / W&B besides TensorBoard (off by default)
 
     def cross_checks(self) -> tuple[Cross, ...]:
@@ -229,6 +250,7 @@ def validate_config(cfg: RunConfig) -> RunConfig:
         raise bad_value("search.budget", cfg.search.budget,
                         f"at most {size}, the number of architectures in space '{cfg.space}' (the GA evaluates "
                         "each architecture once)")
+    check_scores(cfg)
     if cfg.eval.tau_cells > 0:
         if cfg.space != "nb201" or cfg.data.name not in TABLE_DATASETS:
             raise bad_value("eval.tau_cells", cfg.eval.tau_cells,
@@ -238,6 +260,31 @@ def validate_config(cfg: RunConfig) -> RunConfig:
 
         locate_table(cfg.eval.bench_path)  # fails now, naming every place looked at, not after training
     return cfg
+
+
+def check_scores(cfg: RunConfig) -> None:
+    """search.score, sampler.feedback_score and search.method name what the strategy can use."""
+    from tnas.evaluate.score import SCORES, parse_score
+    from tnas.strategy.discrete import SEARCHES
+
+    spec = parse_score(cfg.search.score, "search.score")
+    feedback = parse_score(cfg.sampler.feedback_score, "sampler.feedback_score")
+    if cfg.strategy == "zero-cost":
+        if "supernet" in spec.needs:
+            raise bad_value("search.score", cfg.search.score,
+                            "a training-free score for strategy=zero-cost (no supernet is trained): one of "
+                            f"{', '.join(n for n in SCORES.names() if 'supernet' not in SCORES.get(n).needs)} or a "
+                            "rank ensemble of them, e.g. rank:naswot+synflow")
+        SEARCHES.get(cfg.search.method)
+    elif cfg.search.method != "spos-ga":
+        raise bad_value("search.method", cfg.search.method,
+                        f"spos-ga for strategy={cfg.strategy} (search.method picks the query search of "
+                        "strategy=zero-cost only; one-shot runs search with the SPOS GA)")
+    if feedback.ensemble and {"accuracy", "loss"} & set(feedback.members):
+        raise bad_value("sampler.feedback_score", cfg.sampler.feedback_score,
+                        "a single score, or a rank ensemble of angle and zero-cost scores: during training an "
+                        "architecture's accuracy is measured on one held-out batch and has no fixed reference to "
+                        "rank against (use rank ensembles with accuracy in search.score)")
 
 
 def check_common(space: str, dataset: str, device: str, out: str) -> None:

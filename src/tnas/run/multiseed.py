@@ -87,8 +87,8 @@ def _row(command: str, result: dict[str, Any]) -> dict[str, Any]:
         return {"genotype": result["genotype"], "test_acc": result["test_acc"], "params_M": result["params_M"]}
     gt = result.get("ground_truth") or {}
     kd = result.get("kendall") or {}
-    return {"genotype": result["genotype"], "supernet_valid_acc": result["supernet_valid_acc"],
-            "supernet_test_acc": result["supernet_test_acc"], "gt_valid": gt.get("valid"), "gt_test": gt.get("test"),
+    return {"genotype": result["genotype"], "supernet_valid_acc": result.get("supernet_valid_acc"),
+            "supernet_test_acc": result.get("supernet_test_acc"), "gt_valid": gt.get("valid"), "gt_test": gt.get("test"),
             "tau": kd.get("tau"), "tau_top10": kd.get("tau_top10")}
 
 

@@ -5,6 +5,7 @@ run resumed mid-epoch replays (`epoch_stream`). Shared by the one-shot and the g
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,8 @@ from tnas.seeds import stream, stream_seed
 from tnas.space import SearchSpace, get_space
 from tnas.strategy.oneshot import TrainState
 from tnas.supernet.registry import NetSize, build_supernet
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -51,6 +54,11 @@ class Parts:
     accel: Accel = Accel(torch.device("cpu"))  # precision, layout, host-sync interval (tnas.accel)
     evaluator: Any = None  # the search stage's SupernetEvaluator (reused for the final report)
     rejection: dict[str, Any] = dataclasses.field(default_factory=dict)  # the GA's rejection-sampling counts
+    # the supernet's parameters as initialised (on the CPU), for search.score=angle; None when
+    # resumed from a checkpoint written before tnas kept them
+    init_params: dict[str, torch.Tensor] | None = None
+    scorer: Any = None  # the search stage's Scorer when search.score is not accuracy
+    feedback_scorer: Any = None  # the training loop's Scorer of sampler.feedback_score (None: its own metric)
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -59,7 +67,8 @@ class Parts:
             "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
             "rng": rng_state(self.gens), "state": dataclasses.asdict(self.state), "memo": dict(self.memo),
             "step_in_epoch": self.step_in_epoch, "epoch_data_state": self.epoch_data_state,
-            "partial": dict(self.partial),
+            "partial": dict(self.partial), "init_params": self.init_params,
+            "memo_for": memo_signature(to_dict(self.cfg)),
         }
 
     def restore(self, ck: dict[str, Any]) -> None:
@@ -69,10 +78,16 @@ class Parts:
         self.sampler.load_state_dict(ck["sampler"])
         set_rng_state(self.gens, ck["rng"])
         self.state = TrainState(**ck["state"])
-        self.memo.update(ck["memo"])
         self.phase = ck["phase"]
+        # the memo holds scores of one scoring setup; a resume with another (search.score=...) re-runs the search
+        if (ck.get("memo_for") or memo_signature(ck["config"])) == memo_signature(to_dict(self.cfg)):
+            self.memo.update(ck["memo"])
+        elif self.phase in ("search", "done"):
+            _log.info("search stage re-run: its scoring changed (%s)", memo_signature(to_dict(self.cfg)))
+            self.phase = "search"
         self.step_in_epoch, self.epoch_data_state = ck["step_in_epoch"], ck["epoch_data_state"]
         self.partial = dict(ck["partial"])
+        self.init_params = ck.get("init_params")  # absent in checkpoints of older runs (angle then says so)
 
     def meta(self) -> dict[str, Any]:
         """What config.yaml's `_meta` records of the run beyond its config: the data split, the accelerator."""
@@ -81,6 +96,17 @@ class Parts:
     def files(self) -> dict[str, str]:
         """Text files for the run directory (e.g. holdout.txt): one path per line."""
         return {name: "".join(f"{p}\n" for p in paths) for name, paths in self.data.files.items()}
+
+
+_MEMO_KEYS = ("score", "rank_reference", "bn_batches", "eval_batches", "eval_batch_size")
+
+
+def memo_signature(tree: dict[str, Any]) -> dict[str, Any]:
+    """What the search stage's memo of scores depends on besides the supernet, from a config dict
+    (`to_dict`; older configs lack the newer keys and get their defaults)."""
+    default = to_dict(RunConfig())
+    search, zero_cost = {**default["search"], **tree.get("search", {})}, {**default["zero_cost"], **tree.get("zero_cost", {})}
+    return {**{k: search[k] for k in _MEMO_KEYS}, "zero_cost": zero_cost}
 
 
 def build(cfg: RunConfig) -> Parts:
@@ -124,6 +150,7 @@ def build(cfg: RunConfig) -> Parts:
     gens = {name: stream(cfg.seed, name) for name in ("data", "arch", "valid")}
     parts = Parts(cfg, device, data, supernet, sampler, optimizer, scheduler, gens, steps, TrainState(), {})
     parts.dist, parts.accel = info, accel
+    parts.init_params = {n: p.detach().to("cpu", copy=True) for n, p in supernet.named_parameters()}
     return parts
 
 

@@ -65,6 +65,8 @@ def final_record(result: dict[str, Any], step: int) -> dict[str, Any]:
     record.update({f"ground_truth_{k}": gt[k] for k in ("valid", "test") if isinstance(gt.get(k), (int, float))})
     kd = result.get("kendall") or {}
     record.update({f"kendall_{k}": kd[k] for k in ("tau", "tau_top10") if isinstance(kd.get(k), (int, float))})
+    ks = result.get("kendall_score") or {}
+    record.update({f"kendall_score_{k}": ks[k] for k in ("tau", "tau_top10") if isinstance(ks.get(k), (int, float))})
     return record
 
 
@@ -81,6 +83,9 @@ def summary_lines(result: dict[str, Any], title_cell: str, rows: list[str]) -> l
     kd = result.get("kendall")
     if kd:
         lines += [f"| Kendall tau, {kd['cells']} cells (all / top 10%) | {kd['tau']:.3f} / {kd['tau_top10']:.3f} |"]
+    ks = result.get("kendall_score")
+    if ks:
+        lines += [f"| Kendall tau of score {ks['score']} (all / top 10%) | {ks['tau']:.3f} / {ks['tau_top10']:.3f} |"]
     if gt:
         lines += ["", f"Ground-truth protocol: {gt['protocol']}"]
     return lines
@@ -99,8 +104,10 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
         f"| architectures evaluated in search | {result['evaluated']} |",
         f"| epochs | {result['epochs']} |", f"| wall time | {result['wall_seconds']:.1f} s |",
         *_rejection_rows(result.get("rejection"))])
-    lines += ["", "## Top 5 by supernet score", ""]
-    lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" for k, t in enumerate(result["top5"])]
+    score = (result.get("score") or {}).get("name", "accuracy")
+    lines += ["", f"## Top 5 by search score ({score})", ""]
+    lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" if "supernet_valid_acc" in t else
+              f"{k + 1}. `{t['genotype']}` ({score} {t['score']:.4g})" for k, t in enumerate(result["top5"])]
     for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run))):
         if name:
             lines += ["", f"## {title}", "", f"![{title}]({name})"]

@@ -13,7 +13,7 @@ from tnas.run.constraints import found_cost, rejection_summary
 from tnas.run.parts import Parts
 from tnas.run.report import final_record, write_report
 from tnas.run.rundir import RunDir
-from tnas.run.truth import ground_truth, kendall
+from tnas.run.truth import ground_truth, kendall, score_kendall
 
 _log = logging.getLogger(__name__)
 
@@ -25,13 +25,18 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     i = history.best_index()
     best = history.archs[i]
     test_batches = pass_batches(parts.data.test, parts.cfg.search.eval_batch_size)
+    score = parts.cfg.search.score
+    # with another search.score the GA's fitness is that score; the supernet accuracies are measured here
+    valid_acc = float(history.scores[i]) if score == "accuracy" else ev.accuracy(best)
+    fitness = "supernet_valid_acc" if score == "accuracy" else "score"
     result: dict[str, Any] = {
         "genotype": space.to_genotype(best), "arch": best.tolist(), "strategy": parts.cfg.strategy,
         "dataset": parts.cfg.data.name, "split": parts.data.split_info,
-        "supernet_valid_acc": float(history.scores[i]),
+        "score": {"name": score, "value": float(history.scores[i])},
+        "supernet_valid_acc": valid_acc,
         "supernet_test_acc": ev.accuracy(best, test_batches),
         "evaluated": len(history), "epochs": parts.state.epoch, "wall_seconds": wall,
-        "top5": [{"genotype": space.to_genotype(history.archs[j]), "supernet_valid_acc": float(history.scores[j])}
+        "top5": [{"genotype": space.to_genotype(history.archs[j]), fitness: float(history.scores[j])}
                  for j in torch.argsort(-history.scores)[:5].tolist()],
     }
     result["cost"] = found_cost(parts, best)
@@ -40,6 +45,8 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     result["ground_truth"] = gt
     if table is not None and parts.cfg.eval.tau_cells > 0:
         result["kendall"] = kendall(parts.cfg, ev, table, gt["dataset"])
+        if parts.scorer is not None:  # the ranking of the score the search used, beside the supernet's
+            result["kendall_score"] = score_kendall(parts.cfg, parts.scorer, table, gt["dataset"])
     run.log_metrics(final_record(result, parts.state.step))  # a resume drops the old one (truncate_logs)
     parts.phase = "done"
     run.write_result(result)

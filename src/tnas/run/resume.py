@@ -3,7 +3,8 @@
 
 A resumed run takes its config from the checkpoint. Overrides are allowed only for settings read
 after supernet training that do not invalidate it (`RESUMABLE_KEYS`: the GA's budget, population
-and operators, and the report's Kendall tau), so a mistake there does not cost the training.
+and operators, its score and scoring batches, and the report's Kendall tau), so a mistake there
+does not cost the training; a finished run resumed with another score re-runs its search stage.
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from tnas.run.rundir import RunDir
 _log = logging.getLogger(__name__)
 
 RESUMABLE_KEYS = ("search.budget", "search.population", "search.parents", "search.mutations",
-                  "search.crossovers", "search.mutate_prob", "eval.tau_cells", "eval.bench_path",
-                  "track.mlflow", "track.mlflow_experiment", "track.wandb")
+                  "search.crossovers", "search.mutate_prob", "search.score", "search.rank_reference",
+                  "search.bn_batches", "search.eval_batches", "search.eval_batch_size", "zero_cost.batch_size",
+                  "zero_cost.batches", "zero_cost.C", "zero_cost.N", "eval.tau_cells", "eval.tau_set",
+                  "eval.tau_top_cells", "eval.bench_path", "track.mlflow", "track.mlflow_experiment", "track.wandb")
 
 Command = Literal["search", "train"]
 

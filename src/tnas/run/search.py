@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from tnas.evaluate import SupernetEvaluator, eval_batches
+from tnas.evaluate.score import MemoScore, ScoreInputs, check_supported, parse_score
 from tnas.run.config import RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.dist import agreed_stop, allreduce_grads
@@ -25,6 +26,7 @@ from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.result import finish
+from tnas.run.scoring import network_builder, run_scorer
 from tnas.run.track import Tracker
 from tnas.sampler.rejection import CountedConstraint
 from tnas.sampler.tnas import TNASSampler
@@ -68,6 +70,7 @@ class OneShotJob(Job):
     def fit(self, session: Session) -> None:
         if self.parts.phase == "done":
             _log.info("run already finished: %s", session.run.path)
+        check_run_scores(self.parts)  # e.g. angle on a resumed old checkpoint: before any training
         self.t0 = time.perf_counter()
         train(self.parts, session)
         self.history = search_stage(self.parts, session)
@@ -97,8 +100,12 @@ def train(parts: Parts, session: Session) -> None:
             run.log_archs([{"step": st.step, "phase": "train", "genotype": parts.supernet.space.to_genotype(arch),
                             "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
 
-    feedback = Feedback(valid_batch, cfg.train.score_every, cfg.train.metric,
-                        parts.state.baseline if cfg.train.relative_scores else None)
+    scorer = feedback_scorer(parts)
+    metric = cfg.train.metric if scorer is None else scorer.name
+    feedback = Feedback(valid_batch, cfg.train.score_every, metric,
+                        parts.state.baseline if cfg.train.relative_scores else None,
+                        score_fn=None if scorer is None else lambda arch: scorer(arch[None])[0])
+    parts.feedback_scorer = scorer
     shard = Shard(cfg.train.micro_batches, parts.dist.rank, parts.dist.world,
                   allreduce_grads if parts.dist.world > 1 else None)
     allowed = constraint(parts)  # SPOS: train only architectures within the hard limits
@@ -136,6 +143,8 @@ def _finish_epoch(parts: Parts, session: Session, t0: float, allowed: CountedCon
     st = parts.state
     stats = epoch_summary(parts.partial)
     sampler_stats = parts.sampler.step()  # retrain the VAE on the top-K, eps += eps_inc
+    if parts.feedback_scorer is not None:
+        parts.feedback_scorer.refresh()  # a rank ensemble re-scores its reference on the trained-on supernet
     seconds = time.perf_counter() - t0
     record = {"phase": "train", "epoch": st.epoch + 1, "step": st.step, "lr": parts.optimizer.param_groups[0]["lr"],
               **stats, **{f"sampler_{k}": v for k, v in sampler_stats.items()}, "eps": _eps(parts.sampler),
@@ -186,7 +195,14 @@ def search_stage(parts: Parts, session: Session) -> Any:
                              "population_best": float(new.max()), "population_mean": float(new.mean()),
                              "parents_mean": float(every.topk(min(s.parents, every.numel())).values.mean())})
 
-    evaluator = SupernetEvaluator(parts.supernet, space, calib, valid, memo=parts.memo, on_eval=on_eval)
+    if cfg.search.score == "accuracy":  # the paper's fitness, bit-identical to earlier runs
+        evaluator = SupernetEvaluator(parts.supernet, space, calib, valid, memo=parts.memo, on_eval=on_eval)
+        parts.evaluator = evaluator
+    else:
+        parts.scorer = run_scorer(cfg, "search.score", space, parts.data.train, parts.device, supernet=parts.supernet,
+                                  init_params=parts.init_params, calib=calib, valid=valid)
+        evaluator = MemoScore(space, parts.scorer, memo=parts.memo, on_eval=on_eval)
+        parts.evaluator = SupernetEvaluator(parts.supernet, space, calib, valid)  # the report's supernet accuracies
     init, limits = None, constraint(parts)
     if isinstance(parts.sampler, TNASSampler) and parts.sampler.trained:
         init = parts.sampler.sample_vae(s.population, g)
@@ -196,9 +212,32 @@ def search_stage(parts: Parts, session: Session) -> Any:
                           constraint=limits, on_generation=on_generation)
     finally:
         bar.close()
-    parts.evaluator = evaluator
     parts.rejection = {} if limits is None else limits.take()  # the GA replays on resume: counts are whole
     return history
+
+
+def feedback_scorer(parts: Parts) -> Any:
+    """The Scorer of `sampler.feedback_score` for a learned sampler, or None when the training loop's
+    own held-out batch metric serves (accuracy / loss, or a uniform sampler that learns nothing)."""
+    cfg = parts.cfg
+    if cfg.strategy != "tnas-os" or cfg.sampler.feedback_score in ("accuracy", "loss"):
+        return None
+    probe = parts.data.train.random_batch(2, stream(cfg.seed, "angle-probe"), augment=False)[0]
+    return run_scorer(cfg, "sampler.feedback_score", parts.supernet.space, parts.data.train, parts.device,
+                      supernet=parts.supernet, init_params=parts.init_params, calib=[probe])
+
+
+def check_run_scores(parts: Parts) -> None:
+    """Fail before training when a score the run asks for cannot be computed (e.g. angle on a run
+    resumed from a checkpoint that holds no initial weights, a zero-cost score without a network)."""
+    cfg = parts.cfg
+    for key, text in (("search.score", cfg.search.score), ("sampler.feedback_score", cfg.sampler.feedback_score)):
+        if key == "sampler.feedback_score" and cfg.strategy != "tnas-os":
+            continue
+        build, why = network_builder(cfg, parts.supernet.space, parts.data.train, parts.device)
+        inputs = ScoreInputs(parts.supernet.space, supernet=parts.supernet, init_params=parts.init_params,
+                             network=build, why_no_network=why)
+        check_supported(parse_score(text, key), inputs, key)
 
 
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,

@@ -38,3 +38,19 @@ def kendall(cfg: RunConfig, evaluator: SupernetEvaluator, table: Any, dataset: s
     `tnas.evaluate.ranking.supernet_taus`)."""
     e = cfg.eval
     return supernet_taus(evaluator, table, dataset, tau_set=e.tau_set, n=e.tau_cells, n_top=e.tau_top_cells)
+
+
+def score_kendall(cfg: RunConfig, scorer: Any, table: Any, dataset: str) -> dict[str, Any]:
+    """Kendall tau of the run's `search.score` (a `tnas.evaluate.score.Scorer`) vs the table over
+    the run's `eval.tau_set`, with the per-cell values (in the set's key order)."""
+    from tnas.evaluate.ranking import kendall_taus, random_cells, stratified_cells
+
+    e = cfg.eval
+    space = scorer.inputs.space
+    if e.tau_set == "stratified":
+        cells = stratified_cells(table, space, dataset, n=e.tau_cells, n_top=e.tau_top_cells)
+    else:
+        cells = random_cells(table, space, dataset, n=e.tau_cells)
+    values = scorer(space.from_keys(cells.keys)).numpy()
+    return {**kendall_taus(values, cells), "set": e.tau_set, "score": scorer.name, "keys": cells.keys.tolist(),
+            "values": [round(float(v), 6) for v in values]}

@@ -55,6 +55,10 @@ class TNASConfig:
     # draws and grows with n, so the paths sampled most (the VAE's own) look best: rich-get-richer
     repeats: str = checked("best", choices=_REPEATS)
     repeat_prior: float = checked(0.0, ge=0, le=1e6)  # 'mean': pseudo-count at the mean of all scores
+    # what the run's training loop scores each sampled path by for `observe` (tnas.evaluate.score; the
+    # sampler itself only sees the numbers): accuracy = the paper's held-out batch accuracy (or
+    # train.metric), loss, angle, a zero-cost proxy, or a rank ensemble of angle / zero-cost scores
+    feedback_score: str = "accuracy"
     vae: VAEConfig = field(default_factory=VAEConfig)
 
     def validate(self) -> None:

@@ -63,6 +63,9 @@ class Feedback:
     metric: str
     baseline: dict[str, float] | None = None
     decay: float = 0.98
+    # when given, scores the trained path instead of `metric` on a held-out batch: arch long [D] ->
+    # a 0-dim tensor already in the score's units (sampler.feedback_score = angle, a zero-cost proxy, ...)
+    score_fn: Callable[[Tensor], Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,10 @@ def train_epoch(
         scheduler.step()
         score = None
         if feedback.every > 0 and i % feedback.every == 0:
-            score = score_on_device(supernet, arch, *feedback.valid_batch(), feedback.metric)
+            if feedback.score_fn is not None:
+                score = torch.as_tensor(feedback.score_fn(arch), dtype=torch.float64)
+            else:
+                score = score_on_device(supernet, arch, *feedback.valid_batch(), feedback.metric)
         pending.add(_Step(i, arch, bool(from_vae), loss.detach(), correct, seen, score))
         i += 1
         if len(pending.steps) >= sync_every:
@@ -194,7 +200,7 @@ class PendingSteps:
         for j, s in enumerate(steps):
             score = math.nan
             if s.score is not None:
-                score, k = flat[k] * SCORE_SCALE[self.feedback.metric], k + 1
+                score, k = flat[k] * SCORE_SCALE.get(self.feedback.metric, 1.0), k + 1
             self._record(s, flat[j], int(flat[n + j]), score)
 
     def _record(self, s: _Step, loss: float, correct: int, score: float) -> None:

@@ -179,6 +179,40 @@ class NB201Supernet(_NB201Macro):
         (GDAS / TNAS-G); see `tnas.supernet.hard.forward_hard`."""
         return forward_hard(self, x, weights)
 
+    def angle_pieces(self, arch: Tensor, params: dict[str, Tensor]) -> list[Tensor]:
+        """The weight vector of the path `arch` for the `angle` score, from `params` ({name:
+        tensor}, this supernet's initial or current parameters), built as ABS's Algorithm 1 (Hu et
+        al., ECCV 2020; as RLNAS applies it to NB201): the fixed parts (stem, reduction blocks,
+        head) and, per input->output path of the cell DAG and per cell, its edges' weights in
+        order, where a 'none' edge cuts the path, 'skip' adds nothing and a 3x3 average pool adds a
+        fixed [C, 3, 3] kernel of 1/9 (the same in both weight sets). Ops of other kinds add their
+        own parameters. Returns flat tensors (an empty list when every path is cut)."""
+        choice = tuple(arch.tolist())
+        cell_prefixes = [f"cells.{i}.edges." for i, is_cell in enumerate(self.is_cell_block) if is_cell]
+        fixed = [params[n].reshape(-1) for n, _ in self.named_parameters() if not n.startswith(tuple(cell_prefixes))]
+        path_pieces: list[Tensor] = []
+        open_paths = 0
+        for path in _cell_paths(self.edges, self.num_nodes):
+            kinds = [self._kinds[d][choice[d]] for d in path]
+            if "zero" in kinds:  # 'none' changes the connectivity: the path is gone
+                continue
+            open_paths += 1
+            for i, is_cell in enumerate(self.is_cell_block):
+                if not is_cell:
+                    continue
+                cell = self.cells[i]
+                for d, kind in zip(path, kinds):
+                    k = choice[d]
+                    if kind == "identity":
+                        continue
+                    if kind == "pool":
+                        c = self.C * 2 ** (sum(1 for b in self.is_cell_block[:i] if not b))
+                        path_pieces.append(torch.full((c * 9,), 1.0 / 9.0, dtype=torch.float64))
+                        continue
+                    prefix = f"cells.{i}.edges.{d}.{k}."
+                    path_pieces += [params[prefix + n].reshape(-1) for n, _ in cell.edges[d][k].named_parameters()]
+        return fixed + path_pieces if open_paths else []  # all paths cut: no network to compare
+
     def extract(self, arch: Tensor) -> "NB201Network":
         """The stand-alone network of `arch` with this supernet's (inherited) weights and BN stats."""
         net = NB201Network(
@@ -242,3 +276,20 @@ class NB201Network(_NB201Macro):
         for cell, is_cell in zip(self.cells, self.is_cell_block):
             h = run_cell(h, self._plan, list(cell.edges), self.num_nodes) if is_cell else cell(h)
         return self._head(h)
+
+
+def _cell_paths(edges: tuple[tuple[int, int], ...], num_nodes: int) -> list[tuple[int, ...]]:
+    """Every input->output path of a cell DAG as the decision indices of its edges, in order
+    (NB201: 0->3, 0->1->3, 0->2->3, 0->1->2->3)."""
+    out: list[tuple[int, ...]] = []
+
+    def walk(node: int, taken: tuple[int, ...]) -> None:
+        if node == num_nodes - 1:
+            out.append(taken)
+            return
+        for d, (target, source) in enumerate(edges):
+            if source == node:
+                walk(target, taken + (d,))
+
+    walk(0, ())
+    return out

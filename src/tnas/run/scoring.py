@@ -1,0 +1,61 @@
+"""The run's scores (`search.score`, `sampler.feedback_score`) built from its parts.
+
+`score_inputs` gathers what `tnas.evaluate.score` may draw on: the supernet and its initial
+weights, the search stage's BN-calibration and validation batches, zero-cost batches of real
+training images (stream 'zero-cost-data') and the family's stand-alone network builder at the
+`zero_cost` size. Shared by the one-shot job, the gradient job and the zero-cost job.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tnas.evaluate.score import Scorer, ScoreInputs, parse_score
+from tnas.seeds import stream
+from tnas.space import SearchSpace
+from tnas.supernet.registry import final_size, get_family
+
+
+def zero_cost_batches(cfg: Any, train: Any) -> list[tuple[Tensor, Tensor]]:
+    """`zero_cost.batches` unaugmented training batches of `zero_cost.batch_size` images (fixed per seed)."""
+    z = cfg.zero_cost
+    g = stream(cfg.seed, "zero-cost-data")
+    return [train.random_batch(z.batch_size, g, augment=False) for _ in range(z.batches)]
+
+
+def network_builder(cfg: Any, space: SearchSpace, train: Any, device: torch.device) -> tuple[Any, str]:
+    """(arch -> stand-alone network at initialisation on `device`, or None; why it is None)."""
+    family = get_family(space.name)
+    if family.network is None:
+        return None, f"the family of space '{space.name}' registers no network builder"
+    size = final_size(space, train.num_classes, int(train.shape[0]), C=cfg.zero_cost.C, N=cfg.zero_cost.N,
+                      image_size=int(train.shape[-1]))
+
+    def build(arch: Tensor) -> nn.Module:
+        return family.network(space, arch.cpu(), size, {}).to(device)
+
+    return build, ""
+
+
+def score_inputs(cfg: Any, space: SearchSpace, train: Any, device: torch.device, *, supernet: nn.Module | None = None,
+                 init_params: dict[str, Tensor] | None = None, calib: Sequence[Tensor] = (),
+                 valid: Sequence[tuple[Tensor, Tensor]] = (), needs_network: bool = True) -> ScoreInputs:
+    """The ScoreInputs of a run (zero-cost batches and the network builder only when asked for)."""
+    build, why = network_builder(cfg, space, train, device) if needs_network else (None, "")
+    batches = zero_cost_batches(cfg, train) if needs_network else []
+    return ScoreInputs(space, supernet=supernet, init_params=init_params, calib=calib, valid=valid, batches=batches,
+                       network=build, seed=cfg.seed, reference=cfg.search.rank_reference, why_no_network=why)
+
+
+def run_scorer(cfg: Any, key: str, space: SearchSpace, train: Any, device: torch.device, **parts: Any) -> Scorer:
+    """The Scorer of config key `key` ('search.score' or 'sampler.feedback_score')."""
+    text = cfg.search.score if key == "search.score" else cfg.sampler.feedback_score
+    spec = parse_score(text, key)
+    inputs = score_inputs(cfg, space, train, device, needs_network="network" in spec.needs, **parts)
+    from tnas.evaluate.score import check_supported
+
+    check_supported(spec, inputs, key)
+    return Scorer(spec, inputs)
