@@ -108,7 +108,7 @@ def parse_score(text: str, key: str = "search.score") -> ScoreSpec:
     members = tuple(m.strip() for m in raw[len(RANK_PREFIX):].split("+"))
     bad = next((m for m in members if m not in SCORES), None)
     if len(members) < 2 or bad is not None:
-        what = f"member {_short(bad)!r} is not a score" if bad else "it has fewer than two members"
+        what = f"member {_short(bad)!r} is not a score" if bad is not None else "it has fewer than two members"
         raise TnasError(f"Malformed rank ensemble {_short(raw)!r} for '{key}': {what}. Write rank:A+B[+C...] with two "
                         f"or more distinct scores from: {known} (e.g. {key}=rank:angle+naswot+synflow).")
     repeated = sorted({m for m in members if members.count(m) > 1})
@@ -178,7 +178,8 @@ class Scorer:
 
     spec: ScoreSpec
     inputs: ScoreInputs
-    _static: dict[int, dict[str, float]] = field(default_factory=dict)
+    # zero-cost values by architecture key; Scorers over the same inputs may share one dict
+    cache: dict[int, dict[str, float]] = field(default_factory=dict)
     _used: dict[int, list[str]] = field(default_factory=dict)
     _reference: dict[str, Tensor] = field(default_factory=dict)
 
@@ -231,17 +232,19 @@ class Scorer:
 
     def _zero_cost(self, arch: Tensor, names: list[str]) -> dict[str, float]:
         key = self.inputs.space.key(arch)
-        if key not in self._static:
+        known = self.cache.setdefault(key, {})
+        missing = [n for n in names if n not in known]
+        if missing:
             inputs = self.inputs
             with torch.random.fork_rng(devices=[]):  # the network's initial weights: stream 'zero-cost'
                 torch.manual_seed(stream_seed(inputs.seed, "zero-cost"))
                 net = inputs.network(arch)
-            sums = dict.fromkeys(names, 0.0)
+            sums = dict.fromkeys(missing, 0.0)
             for x, y in inputs.batches:
-                for n, v in zero_cost_scores(net, x, y, names).items():
+                for n, v in zero_cost_scores(net, x, y, missing).items():
                     sums[n] += v
-            self._static[key] = {n: v / max(len(inputs.batches), 1) for n, v in sums.items()}
-        return self._static[key]
+            known.update({n: v / max(len(inputs.batches), 1) for n, v in sums.items()})
+        return {n: known[n] for n in names}
 
     def angle(self, arch: Tensor) -> float:
         """ABS angle (rad) between the path's initial and current weights; 0 when the path has none."""
@@ -288,10 +291,12 @@ def vector_angle(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
         return 0.0
     u = torch.cat([t.reshape(-1).double().cpu() for t in a])
     v = torch.cat([t.reshape(-1).double().cpu() for t in b])
-    denom = float(u.norm() * v.norm())
-    if denom == 0.0:
+    nu, nv = float(u.norm()), float(v.norm())
+    if nu == 0.0 or nv == 0.0:
         return 0.0
-    return math.acos(max(-1.0, min(1.0, float(u @ v) / denom)))
+    u, v = u / nu, v / nv
+    # 2 atan2(|u - v|, |u + v|) is the angle without acos's loss of precision near 0 (exactly 0 for u == v)
+    return 2.0 * math.atan2(float((u - v).norm()), float((u + v).norm()))
 
 
 def percentile(values: Tensor, reference: Tensor) -> Tensor:
