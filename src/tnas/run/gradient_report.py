@@ -17,10 +17,12 @@ import matplotlib
 import torch
 
 from tnas.evaluate import SupernetEvaluator, eval_batches
+from tnas.evaluate.score import MemoScore
 from tnas.evaluate.batches import pass_batches
 from tnas.run.report import final_record, summary_lines
 from tnas.run.rundir import RunDir
-from tnas.run.truth import ground_truth, kendall
+from tnas.run.scoring import run_scorer
+from tnas.run.truth import ground_truth, kendall, score_kendall
 from tnas.sampler.softmax import categorical_entropy
 from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
@@ -66,7 +68,8 @@ def derive(run: Any, ev: SupernetEvaluator) -> tuple[str, dict[str, dict[str, An
     vae = p.sampler.vae
     out = {"mode": info(derive_mode(vae))}
     z_gen = stream(cfg.seed, "derive")
-    best, _, cands, _ = derive_best_of(vae, ev, cfg.gradient.best_of, z_gen)
+    best, _, cands, _ = derive_best_of(vae, ev if run.scorer is None else MemoScore(space, run.scorer),
+                                       cfg.gradient.best_of, z_gen)
     out["best-of"] = {**info(best), "candidates": int(cands.shape[0]), "draws": cfg.gradient.best_of}
     return cfg.gradient.derive, out
 
@@ -82,6 +85,9 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
     p = run.parts
     space, cfg = p.supernet.space, p.cfg
     ev = _evaluator(run)
+    run.scorer = None if cfg.search.score == "accuracy" else run_scorer(
+        cfg, "search.score", space, p.data.train, p.device, supernet=p.supernet, init_params=p.init_params,
+        calib=ev.calib, valid=ev.valid)  # best-of picks by this score
     name, derivations = derive(run, ev)
     best = torch.tensor(derivations[name]["arch"], dtype=torch.long)
     test_batches = pass_batches(p.data.test, cfg.search.eval_batch_size)
@@ -95,6 +101,8 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
         "decisions": [d.name for d in space.decisions], "choices": [list(d.choices) for d in space.decisions],
         "final_probs": probs.tolist(), "final_entropy": ent.tolist(),
     }
+    result["score"] = {"name": cfg.search.score, "value": result["supernet_valid_acc"] if run.scorer is None
+                       else float(run.scorer(best[None])[0])}
     gt, table = ground_truth(cfg, space.name, best)
     result["ground_truth"] = gt
     if table is not None:
@@ -103,6 +111,8 @@ def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:
             d["ground_truth_test"] = float(table.lookup(arch, gt["dataset"], "test")[0])
         if cfg.eval.tau_cells > 0:
             result["kendall"] = kendall(cfg, ev, table, gt["dataset"])
+            if run.scorer is not None:
+                result["kendall_score"] = score_kendall(cfg, run.scorer, table, gt["dataset"])
     run.seconds += time.perf_counter() - t0
     result["wall_seconds"] = run.seconds
     p.phase = "done"

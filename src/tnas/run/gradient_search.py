@@ -32,6 +32,7 @@ from tnas.sampler import build_sampler
 from tnas.sampler.softmax import ArchParameters, tau_schedule
 from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream, stream_seed
+from tnas.run.scoring import check_run_scores, feedback_scorer
 from tnas.strategy.gradient import darts_step, decoder_optimizer, gdas_step, tnas_g_step
 from tnas.strategy.parallel import Parallel
 
@@ -70,6 +71,8 @@ class GradientJob(Job):
         self.par = Parallel(cfg.train.micro_batches, p.dist.rank, p.dist.world,
                             allreduce_ if p.dist.world > 1 else None)
         p.sampler, self.arch_optimizer = _distribution(cfg, p.supernet.space, p.device)
+        self.feedback = None  # TNAS-G's sampler.feedback_score Scorer, built in fit (after a resume)
+        self.scorer = None  # search.score's Scorer for the best-of derivation, built in finish
         self.seconds = 0.0  # search time over all sessions of this run (epochs + derivation), s
 
     def tag(self) -> str:
@@ -100,6 +103,8 @@ class GradientJob(Job):
         return self.parts.state.step, 0
 
     def fit(self, session: Session) -> None:
+        check_run_scores(self.parts)  # before any training, also for a resumed run
+        self.feedback = feedback_scorer(self.parts)
         train(self, session)
 
     def finish(self, session: Session) -> dict[str, Any]:
@@ -154,7 +159,9 @@ def search_step(run: GradientJob, train_batch: Any, valid_batch: Any) -> dict[st
     else:
         out = tnas_g_step(p.supernet, p.sampler, p.optimizer, run.arch_optimizer, train_batch, valid_batch,
                           generator=p.gens["arch"], tau=tau, step=p.state.step, cfg=g.tnas_g,
-                          baseline=p.state.baseline, **common)
+                          baseline=p.state.baseline,
+                          score_fn=None if run.feedback is None else lambda a: float(run.feedback(a[None])[0]),
+                          **common)
     p.scheduler.step()
     out["tau"] = tau
     return out

@@ -59,3 +59,34 @@ def run_scorer(cfg: Any, key: str, space: SearchSpace, train: Any, device: torch
 
     check_supported(spec, inputs, key)
     return Scorer(spec, inputs)
+
+
+# the strategies whose learned distribution observes sampler.feedback_score
+LEARNING = ("tnas-os", "tnas-g")
+
+
+def feedback_scorer(parts: Any) -> Scorer | None:
+    """The Scorer of `sampler.feedback_score` for a learned sampler (tnas-os, tnas-g), or None when
+    the loop's own held-out batch metric serves (accuracy / loss, or a sampler that learns nothing)."""
+    cfg = parts.cfg
+    if cfg.strategy not in LEARNING or cfg.sampler.feedback_score in ("accuracy", "loss"):
+        return None
+    probe = parts.data.train.random_batch(2, stream(cfg.seed, "angle-probe"), augment=False)[0]
+    return run_scorer(cfg, "sampler.feedback_score", parts.supernet.space, parts.data.train, parts.device,
+                      supernet=parts.supernet, init_params=parts.init_params, calib=[probe])
+
+
+def check_run_scores(parts: Any) -> None:
+    """Fail before training when a score the run asks for cannot be computed (e.g. angle on a run
+    resumed from a checkpoint that holds no initial weights, a zero-cost score without a network)."""
+    from tnas.evaluate.score import check_supported
+
+    cfg, space = parts.cfg, parts.supernet.space
+    keys = [("search.score", cfg.search.score)]
+    if cfg.strategy in LEARNING:
+        keys.append(("sampler.feedback_score", cfg.sampler.feedback_score))
+    build, why = network_builder(cfg, space, parts.data.train, parts.device)
+    inputs = ScoreInputs(space, supernet=parts.supernet, init_params=parts.init_params, network=build,
+                         why_no_network=why)
+    for key, text in keys:
+        check_supported(parse_score(text, key), inputs, key)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tnas.evaluate import SupernetEvaluator, eval_batches
-from tnas.evaluate.score import MemoScore, ScoreInputs, check_supported, parse_score
+from tnas.evaluate.score import MemoScore
 from tnas.run.config import RunConfig, config_from_dict, validate_config
 from tnas.run.constraints import check_constraint, constraint
 from tnas.run.dist import agreed_stop, allreduce_grads
@@ -26,7 +26,7 @@ from tnas.run.job import STRATEGIES, Interrupted, Job, Session, run_job
 from tnas.run.parts import Parts, build, epoch_stream
 from tnas.run.resume import open_run, resume_overrides
 from tnas.run.result import finish
-from tnas.run.scoring import network_builder, run_scorer
+from tnas.run.scoring import check_run_scores, feedback_scorer, run_scorer
 from tnas.run.track import Tracker
 from tnas.sampler.rejection import CountedConstraint
 from tnas.sampler.tnas import TNASSampler
@@ -214,30 +214,6 @@ def search_stage(parts: Parts, session: Session) -> Any:
         bar.close()
     parts.rejection = {} if limits is None else limits.take()  # the GA replays on resume: counts are whole
     return history
-
-
-def feedback_scorer(parts: Parts) -> Any:
-    """The Scorer of `sampler.feedback_score` for a learned sampler, or None when the training loop's
-    own held-out batch metric serves (accuracy / loss, or a uniform sampler that learns nothing)."""
-    cfg = parts.cfg
-    if cfg.strategy != "tnas-os" or cfg.sampler.feedback_score in ("accuracy", "loss"):
-        return None
-    probe = parts.data.train.random_batch(2, stream(cfg.seed, "angle-probe"), augment=False)[0]
-    return run_scorer(cfg, "sampler.feedback_score", parts.supernet.space, parts.data.train, parts.device,
-                      supernet=parts.supernet, init_params=parts.init_params, calib=[probe])
-
-
-def check_run_scores(parts: Parts) -> None:
-    """Fail before training when a score the run asks for cannot be computed (e.g. angle on a run
-    resumed from a checkpoint that holds no initial weights, a zero-cost score without a network)."""
-    cfg = parts.cfg
-    for key, text in (("search.score", cfg.search.score), ("sampler.feedback_score", cfg.sampler.feedback_score)):
-        if key == "sampler.feedback_score" and cfg.strategy != "tnas-os":
-            continue
-        build, why = network_builder(cfg, parts.supernet.space, parts.data.train, parts.device)
-        inputs = ScoreInputs(parts.supernet.space, supernet=parts.supernet, init_params=parts.init_params,
-                             network=build, why_no_network=why)
-        check_supported(parse_score(text, key), inputs, key)
 
 
 def run_search(cfg: RunConfig | None = None, *, resume: str | Path | None = None,

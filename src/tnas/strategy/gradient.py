@@ -287,7 +287,8 @@ def decoder_marginals(vae: TransformerVAE, n: int, generator: torch.Generator) -
 def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Optimizer,
                 d_opt: torch.optim.Optimizer, train_batch: Batch, valid_batch: Batch, *, generator: torch.Generator,
                 tau: float, step: int, cfg: TNASGConfig, baseline: dict[str, float] | None = None,
-                grad_clip: float = 5.0, par: Parallel = Parallel()) -> dict[str, Any]:
+                grad_clip: float = 5.0, par: Parallel = Parallel(),
+                score_fn: Callable[[Tensor], float] | None = None) -> dict[str, Any]:
     """One TNAS-G step (see the module docstring and docs/gradient.md).
 
     Args:
@@ -300,6 +301,8 @@ def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Op
         baseline: EMA state (updated in place, checkpoint it); observed scores are relative to it.
         par: this process's pieces of the global batches and the sum over processes; the observed
             score is the global batch's, so every rank's sampler sees the same feedback.
+        score_fn: scores the path for `observe` instead of cfg.metric on the valid batch (arch long
+            [D] -> float; sampler.feedback_score = angle, a zero-cost proxy, ...).
     Returns:
         'loss', 'acc', 'valid_loss', 'valid_acc', 'score' (observed, raw), 'tau', 'arch' (long [D],
         the path scored on the valid batch), 'refit' (the sampler's step() metrics, or None).
@@ -320,7 +323,7 @@ def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Op
     d_opt.step()
     _check_finite(params, "VAE decoder parameters")
     arch = w_soft.detach().argmax(-1).cpu()
-    score = vacc if cfg.metric == "accuracy" else -vloss
+    score = float(score_fn(arch)) if score_fn is not None else (vacc if cfg.metric == "accuracy" else -vloss)
     sampler.observe(arch[None], torch.tensor([relative_score(score, baseline, cfg.baseline_decay)]))
     refit = None
     if cfg.refit_every and (step + 1) % cfg.refit_every == 0:
