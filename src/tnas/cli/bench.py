@@ -1,4 +1,5 @@
-"""`tnas bench sampler`: the sampler-quality benchmark on NAS-Bench-201 ground truth.
+"""`tnas bench sampler`: the sampler-quality benchmark on NAS-Bench-201 ground truth; `tnas bench
+score`: how well a training-free score ranks NB201 cells (`tnas.harness.score_quality`).
 
 The same code runs `python benchmarks/sampler_quality.py` (a thin wrapper around this command).
 """
@@ -45,7 +46,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where the TNAS VAEs train (default cpu: the 6-token VAE is launch-bound on a GPU)")
     s.add_argument("--table", help="NB201 table directory (default: $TNAS_DATA/nb201 when it exists, else the bundled table)")
     s.set_defaults(func=run_sampler)
+    z = sub.add_parser(
+        "score", help="how well a training-free score ranks NB201 cells",
+        description="Score uniformly drawn NB201 cells with a zero-cost proxy (naswot, synflow, snip, grad_norm, "
+                    "jacov) or a rank ensemble of them (rank:naswot+synflow) on the stand-alone network at "
+                    "initialisation and one batch of real training images; print Kendall tau and Spearman rho with "
+                    "the NB201 test accuracy, the best-scored cell and the CPU seconds per cell.")
+    z.add_argument("score", help="the score, as search.score takes it (e.g. naswot, rank:naswot+synflow)")
+    z.add_argument("--cells", type=int, default=200, help="uniformly drawn cells (default 200)")
+    z.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16-120 (default cifar10)")
+    z.add_argument("--batch-size", type=int, default=64, help="images in the scoring batch (default 64)")
+    z.add_argument("--seed", type=int, default=0, help="cells, batch and initial weights (default 0)")
+    z.add_argument("--root", help="dataset location (default: $TNAS_DATA, then the shared data)")
+    z.add_argument("--json", action="store_true", help="print the result as JSON")
+    z.set_defaults(func=run_score)
     p.set_defaults(func=lambda args: p.print_help() or 0)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import json
+
+    from tnas.bench import load_nb201
+    from tnas.harness.score_quality import ScoreBench, measure
+
+    for name, low in (("--cells", 3), ("--batch-size", 2)):
+        value = getattr(args, name[2:].replace("-", "_"))
+        if not low <= value <= 15_625 * (1 if name == "--cells" else 100):
+            raise TnasError(f"{name} {value}: expected an integer from {low} to "
+                            f"{15_625 if name == '--cells' else 1_562_500}.")
+    table = load_nb201()
+    res = measure(ScoreBench(args.score, args.cells, args.dataset, args.batch_size, seed=args.seed, root=args.root),
+                  table)
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0
+    print(f"{res['score']} on {res['cells']} uniform NB201 cells ({res['dataset']}, C={res['network']['C']}, "
+          f"N={res['network']['N']}, {res['network']['image_size']}px, batch {res['batch_size']}):")
+    print(f"  Kendall tau {res['kendall_tau']:.3f}, Spearman rho {res['spearman_rho']:.3f} vs NB201 test accuracy")
+    print(f"  best-scored cell {res['best_genotype']}: {res['best_gt_test']:.2f}% "
+          f"(best of the sample {res['table_best_gt_test']:.2f}%)")
+    print(f"  {res['cpu_s_per_cell']:.3f} CPU s per cell")
+    return 0
 
 
 def _list(values: list[str] | None) -> tuple[str, ...] | None:
