@@ -121,7 +121,8 @@ def test_mlflow_run_holds_the_result_files_and_the_genotype(tracked: dict[str, A
     assert got.data.tags["tnas.run_dir"] == str(run.resolve()) and got.info.run_name == run.name
     names = {a.path for a in client.list_artifacts(got.info.run_id)}
     plots = {p.name for p in run.glob("*.png")}
-    assert plots and {"result.json", "report.md", *plots} <= names
+    assert "search.png" in plots and "![Search stage](search.png)" in (run / "report.md").read_text()
+    assert {"result.json", "report.md", *plots} <= names
     local = client.download_artifacts(got.info.run_id, "result.json", str(tracked["root"]))
     assert json.loads(Path(local).read_text()) == json.loads((run / "result.json").read_text())
 
