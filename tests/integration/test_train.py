@@ -82,7 +82,7 @@ def test_valid_split_selects_on_validation_and_tests_once(tmp_path: Path, capsys
     assert result["valid_acc"] == epochs[-1]["valid_acc"]
     (final,) = [r for r in rows if r["phase"] == "eval"]
     assert final["test_acc"] == result["test_acc"] and f"{result['test_acc']:.2f}%" in out
-    assert result["valid_images"] + result["test_images"] == 896 and result["train_images"] == 901  # digits: train / valid / test
+    assert result["valid_images"] + result["test_images"] == 896 and result["train_images"] == 901  # digits
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["lr"] == 0.05
 
 
