@@ -39,8 +39,8 @@ Curve = list[float | None]  # one value per epoch, None where unknown
 
 
 def path_entropy(run: Path, history: list[dict[str, Any]]) -> tuple[Curve, Curve]:
-    """(entropy, the same for uniform paths) per epoch of `history`: the entropy of the paths trained that epoch (archs.jsonl, phase
-    'train'), the mean over decisions of the entropy of each decision's choice frequencies, divided
+    """(entropy, the same for uniform paths) per epoch of `history`: the entropy of the paths
+    trained that epoch (archs.jsonl, phase 'train'), the mean over decisions of the entropy of each decision's choice frequencies, divided
     by log(choices): 1 = every choice equally often (uniform sampling, given enough paths), 0 = one
     path; and its mean over as many uniform paths. A metric `sampler_entropy` in the epoch's record
     is used instead when the sampler logs one."""
