@@ -35,7 +35,7 @@ SEARCH = {"supernet.C": "4", "train.epochs": "3", "train.steps_per_epoch": "12",
           "search.eval_batches": "1", "sampler.min_observations": "5", "sampler.train_steps": "10",
           "sampler.eps_inc": "0.3"}
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-TRAIN = {"net.C": "8", "net.N": "1", "optim.epochs": "3"}
+TRAIN = {"net.C": "8", "net.N": "1", "train.epochs": "3"}
 VARIANTS = [("fp32", "auto"), ("fp32", "on"), ("bf16", "auto"), ("bf16", "on")]
 
 

@@ -29,7 +29,7 @@ TINY_SEARCH = ["strategy=spos", "supernet.C=4", "train.epochs=1", "train.steps_p
                "search.budget=4", "search.population=2", "search.parents=1", "search.mutations=1",
                "search.crossovers=1", "search.bn_batches=1", "search.eval_batches=1", "search.eval_batch_size=32",
                "data.limit=200"]
-TINY_TRAIN = ["optim.epochs=1", "optim.batch_size=32", "net.C=4", "net.N=1", "data.limit=100"]
+TINY_TRAIN = ["train.epochs=1", "train.batch_size=32", "net.C=4", "net.N=1", "data.limit=100"]
 
 
 @dataclass
@@ -134,12 +134,12 @@ CONFIG = [  # a value outside its range, the wrong type, an unknown name: reject
     ("missing_data_root", ["data.name=cifar10", "data.root={root}/nowhere"], ("nowhere",)),
 ]
 TRAIN = [
-    ("t_lr_0", ["optim.lr=0"], ("0", "optim.lr")),
-    ("t_momentum_nan", ["optim.momentum=nan"], ("nan", "optim.momentum")),
-    ("t_epochs_0", ["optim.epochs=0"], ("0", "optim.epochs")),
-    ("t_warmup_over_epochs", ["optim.epochs=4", "optim.warmup_epochs=9"], ("9", "optim.warmup_epochs")),
-    ("t_batch_0", ["optim.batch_size=0"], ("0", "optim.batch_size")),
-    ("t_batch_over_split", ["optim.batch_size=100000"], ("100000", "optim.batch_size")),
+    ("t_lr_0", ["train.lr=0"], ("0", "train.lr")),
+    ("t_momentum_nan", ["train.momentum=nan"], ("nan", "train.momentum")),
+    ("t_epochs_0", ["train.epochs=0"], ("0", "train.epochs")),
+    ("t_warmup_over_epochs", ["train.epochs=4", "train.warmup_epochs=9"], ("9", "train.warmup_epochs")),
+    ("t_batch_0", ["train.batch_size=0"], ("0", "train.batch_size")),
+    ("t_batch_over_split", ["train.batch_size=100000"], ("100000", "train.batch_size")),
     ("t_drop_path_1", ["reg.drop_path_prob=1"], ("1", "reg.drop_path_prob")),
     ("t_cutout_negative", ["reg.cutout=-1"], ("-1", "reg.cutout")),
     ("t_smoothing_nan", ["reg.label_smoothing=nan"], ("nan", "reg.label_smoothing")),
@@ -220,7 +220,7 @@ CASES += [
     Case("resume_bad_budget", ["search", "--resume", "{run}", "search.budget=0"], ("0", "search.budget"),
          prepare="copy"),
     Case("resume_with_preset", ["search", "--resume", "{run}", "digits-quick"], ("digits-quick",)),
-    Case("resume_train_with_overrides", ["train", "--resume", "{train_run}", "optim.epochs=3"], ("--resume",)),
+    Case("resume_train_with_overrides", ["train", "--resume", "{train_run}", "train.epochs=3"], ("--resume",)),
     Case("resume_garbage_archs_line", ["search", "--no-progress", "--resume", "{run}"], rc=0, prepare="garbage_lines"),
     Case("resume_torn_metrics_line", ["train", "--no-progress", "--resume", "{train_run}"], rc=0, prepare="torn_line"),
     Case("resume_full_disk", ["search", "--no-progress", "--resume", "{run}"], ("last.pt", "disk"),

@@ -1,6 +1,8 @@
-"""Tracking (issue 14, item 3): the search stage's scalars reach metrics.jsonl, TensorBoard, a real
-MLflow store (read back with the MLflow client) and a user's own tracker; a resumed run continues
-the same MLflow run without duplicate evaluations."""
+"""Tracking (issue 14, item 3; issue 25, item 3): the search stage's scalars reach metrics.jsonl,
+TensorBoard, a real MLflow store (read back with the MLflow client, addressed by MLflow's own
+`file:/abs/dir` URI) and a user's own tracker; the finished run's files are MLflow artifacts and its
+genotype a tag; a resumed run continues the same MLflow run without duplicate evaluations; a
+tracker that cannot open fails before any run directory exists."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,9 +13,10 @@ from typing import Any
 import pytest
 
 from tnas.cli import main
+from tnas.errors import TnasError
 from tnas.run.config import resolve_config
 from tnas.run.search import run_search
-from tnas.run.track import Tracker
+from tnas.run.track import Tracker, mlflow_uri
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +58,10 @@ def tracked(tmp_path_factory) -> dict[str, Any]:
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its folder store behind this switch
     rec = Recorder()
-    cfg = resolve_config(None, {**TINY, "out": str(root), "track.mlflow": str(store)})
+    uri = f"file:{store}"  # MLflow's own URI form (file:/abs/dir), not a folder named 'file:'
+    cfg = resolve_config(None, {**TINY, "out": str(root / "runs"), "track.mlflow": uri})
     result, run = run_search(cfg, progress_bar=False, trackers=[rec])
-    yield {"run": run, "result": result, "store": store, "recorder": rec, "root": root}
+    yield {"run": run, "result": result, "store": store, "recorder": rec, "root": root, "uri": uri}
     mp.undo()
 
 
@@ -94,7 +98,7 @@ def test_mlflow_store_holds_params_and_metrics(tracked: dict[str, Any]) -> None:
     from mlflow.tracking import MlflowClient
 
     run = tracked["run"]
-    client = MlflowClient(tracking_uri=tracked["store"].resolve().as_uri())
+    client = MlflowClient(tracking_uri=tracked["uri"])
     run_id = json.loads((run / "track.json").read_text())["mlflow"]
     got = client.get_run(run_id)
     assert got.info.run_name == run.name and got.info.status == "FINISHED"
@@ -106,10 +110,50 @@ def test_mlflow_store_holds_params_and_metrics(tracked: dict[str, Any]) -> None:
     assert loss == [(r["step"], pytest.approx(r["loss"])) for r in rows if r["phase"] == "train"]
 
 
+def test_mlflow_run_holds_the_result_files_and_the_genotype(tracked: dict[str, Any]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run, result = tracked["run"], tracked["result"]
+    assert not list(Path.cwd().glob("file:*")) and not list(tracked["root"].rglob("file:*"))  # no folder 'file:'
+    client = MlflowClient(tracking_uri=tracked["uri"])
+    got = client.get_run(json.loads((run / "track.json").read_text())["mlflow"])
+    assert got.data.tags["tnas.genotype"] == result["genotype"]
+    assert got.data.tags["tnas.run_dir"] == str(run.resolve()) and got.info.run_name == run.name
+    names = {a.path for a in client.list_artifacts(got.info.run_id)}
+    plots = {p.name for p in run.glob("*.png")}
+    assert "search.png" in plots and "![Search stage](search.png)" in (run / "report.md").read_text()
+    assert {"result.json", "report.md", *plots} <= names
+    local = client.download_artifacts(got.info.run_id, "result.json", str(tracked["root"]))
+    assert json.loads(Path(local).read_text()) == json.loads((run / "result.json").read_text())
+
+
+def test_mlflow_uris_are_parsed_as_mlflow_defines_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert mlflow_uri("file:/abs/dir") == mlflow_uri("file:///abs/dir") == mlflow_uri("file://localhost/abs/dir") \
+        == "file:///abs/dir"
+    assert mlflow_uri("file:rel") == mlflow_uri("rel") == (tmp_path / "rel").resolve().as_uri()
+    for uri in ("sqlite:///mlflow.db", "http://host:5000", "https://x.y/z", "databricks", "databricks://profile"):
+        assert mlflow_uri(uri) == uri
+    with pytest.raises(TnasError, match="names the host 'server'"):
+        mlflow_uri("file://server/share")
+
+
+def test_a_tracker_that_cannot_open_leaves_no_run_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+    if importlib.util.find_spec("mlflow") is None:
+        pytest.skip("needs the optional extra: pip install 'tnas[mlflow]'")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # MLflow 3 refuses its file store without it
+    out = tmp_path / "runs"
+    assert main(["search", "--no-progress", *(f"{k}={v}" for k, v in TINY.items()), f"out={out}",
+                 f"track.mlflow=file:{tmp_path / 'store'}"]) == 2
+    err = capsys.readouterr().err
+    assert "MLflow could not open track.mlflow=file:" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())  # no half-made run directory
+
+
 def test_user_tracker_gets_the_same_events(tracked: dict[str, Any]) -> None:
     rec: Recorder = tracked["recorder"]
     assert isinstance(rec, Tracker) and rec.status == ["finished"]
-    assert rec.params["search.budget"] == 6 and rec.params["track.mlflow"] == str(tracked["store"])
+    assert rec.params["search.budget"] == 6 and rec.params["track.mlflow"] == tracked["uri"]
     fitness = [(step, m["search/fitness"]) for step, m in rec.metrics if "search/fitness" in m]
     assert [s for s, _ in fitness] == list(range(1, 7))
 
@@ -130,7 +174,7 @@ def test_resume_with_a_larger_budget_continues_the_mlflow_run(tracked: dict[str,
     assert [r["step"] for r in rows if r["phase"] == "search" and "generation" not in r] == list(range(1, 13))
     assert [r["generation"] for r in rows if "generation" in r] == [0, 1, 2, 3]
     assert [r["phase"] for r in rows].count("eval") == 1
-    client = MlflowClient(tracking_uri=tracked["store"].resolve().as_uri())
+    client = MlflowClient(tracking_uri=tracked["uri"])
     steps = sorted({m.step for m in client.get_metric_history(first, "search/fitness")})
     assert steps == list(range(7, 13))  # the second session logged only its new evaluations
 

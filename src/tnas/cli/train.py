@@ -15,7 +15,7 @@ EPILOG = """\
 examples:
   tnas train '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
       (the default preset train-quick: NB201 C=8 N=1 on scikit-learn's digits, under 30 s on a CPU)
-  tnas train runs/20261128-101500-nb201-tnas-os-s0/result.json optim.epochs=20
+  tnas train runs/20261128-101500-nb201-tnas-os-s0/result.json train.epochs=20
       (the genotype a search wrote to result.json)
   tnas train GENOTYPE train-nb201-cifar10 seed=1
   tnas train "Genotype(normal=[('sep_conv_3x3', 0), ...], ...)" --space darts train-darts-cifar10
@@ -26,7 +26,7 @@ examples:
   tnas train GENOTYPE train-darts-cifar10 --show-config
 
 keys (key=value): space seed device out eval_every; data.{name,root,image_size,limit,split,split_seed,
-augment,stream,workers}; net.{C,N}; optim.{lr,momentum,nesterov,weight_decay,epochs,batch_size,
+augment,stream,workers}; net.{C,N}; train.{lr,momentum,nesterov,weight_decay,epochs,batch_size,
 eval_batch_size,schedule,warmup_epochs}; reg.{cutout,drop_path_prob,auxiliary,auxiliary_weight,
 label_smoothing,grad_clip}; track.{mlflow,mlflow_experiment,wandb} (MLflow / W&B besides TensorBoard).
 `--show-config` prints every value. `tnas export RUN_DIR` writes the trained network as files.
@@ -94,7 +94,7 @@ def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
     """(genotype, preset, overrides): the genotype is always first (DARTS genotypes contain '=')."""
     from tnas.run.overrides import split_preset_args
 
-    preset, overrides = split_preset_args(items[1:], "tnas train GENOTYPE train-quick optim.epochs=3")
+    preset, overrides = split_preset_args(items[1:], "tnas train GENOTYPE train-quick train.epochs=3")
     return items[0], preset, overrides
 
 
@@ -162,12 +162,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
-    top5 = f", top-5 {result['test_top5']:.2f}%" if "test_top5" in result else ""
-    flops = "n/a" if result["flops_M"] is None else f"{result['flops_M']:.2f} M"
-    print(f"architecture: {result['genotype']}")
-    print(f"test accuracy: top-1 {result['test_acc']:.2f}%{top5} after {result['epochs']} epochs "
-          f"(best {result['best_test_acc']:.2f}% at epoch {result['best_epoch']}; {result['dataset']}, "
-          f"{result['protocol']})")
-    print(f"parameters: {result['params_M']:.4f} M   FLOPs: {flops}   wall time: {result['wall_seconds']:.1f} s")
-    print(f"run directory: {path}  (report.md, result.json)")
+    from tnas.train.report import summary
+
+    print("\n".join(summary(result, path)))
     return 0

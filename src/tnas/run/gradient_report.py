@@ -19,7 +19,7 @@ import torch
 from tnas.evaluate import SupernetEvaluator, eval_batches
 from tnas.evaluate.score import MemoScore
 from tnas.evaluate.batches import pass_batches
-from tnas.run.report import final_record, summary_lines
+from tnas.run.report import final_record, ranking_section, summary_lines
 from tnas.run.rundir import RunDir
 from tnas.run.scoring import run_scorer
 from tnas.run.truth import ground_truth, kendall, score_kendall
@@ -167,6 +167,9 @@ def write_gradient_report(path: Path, result: dict[str, Any], history: list[dict
     plot = plot_op_probs(path, result, history)
     if plot:
         lines += ["", "## Op probability per edge over epochs", "", f"![op probabilities]({plot})"]
+    for title, name in ranking_section(path, result):
+        if name:
+            lines += ["", f"## {title}", "", f"![{title}]({name})"]
     (path / "report.md").write_text("\n".join(lines) + "\n")
 
 

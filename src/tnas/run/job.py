@@ -33,7 +33,7 @@ from tnas.run.checkpoint import save_checkpoint
 from tnas.run.dist import resolve_device
 from tnas.run.overrides import flatten, to_dict
 from tnas.run.rundir import RunDir, environment, shared_run_path
-from tnas.run.track import Tracker, build_trackers, check_trackers
+from tnas.run.track import Tracker, attach_trackers, check_trackers, discard_trackers, log_result, open_trackers
 from tnas.seeds import stream_seed
 
 _log = logging.getLogger(__name__)
@@ -206,7 +206,13 @@ def run_job(job_type: type[Job], cfg: Any, *, checkpoint: dict[str, Any] | None 
     check_trackers(track)  # a missing extra fails before anything is built
     with run_context(cfg):
         job = job_type(cfg)
-        run = open_run_dir(job, checkpoint, resume)
+        # trackers open (and fail) before the run directory is claimed: no half-made directory
+        opened = open_trackers(track, cfg.out, resume) if job.is_main else []
+        try:
+            run = open_run_dir(job, checkpoint, resume)
+        except BaseException:
+            discard_trackers(opened)
+            raise
         if not job.is_main:  # one console, one set of logs
             progress_bar = False
             logging.getLogger("tnas").setLevel(logging.WARNING)
@@ -215,11 +221,14 @@ def run_job(job_type: type[Job], cfg: Any, *, checkpoint: dict[str, Any] | None 
         status = "failed"
         try:
             if run.enabled:
-                run.trackers += [*build_trackers(track, run.path), *trackers]
+                run.trackers += [*opened, *trackers]
+                attach_trackers(opened, run.path)
                 run.log_params(flatten(to_dict(cfg)))
             with catch_sigint(session.flag), logging_redirect_tqdm():
                 job.fit(session)
                 result = job.finish(session)
+            if run.enabled:
+                log_result(run.trackers, run.path, result)  # genotype tag, result files as artifacts
             status = "finished"
         except Interrupted:
             status = "interrupted"

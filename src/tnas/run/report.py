@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tnas.run.report_plots import plot_ranking, plot_search  # noqa: E402
 from tnas.run.rundir import read_jsonl  # noqa: E402
 
 
@@ -98,6 +99,11 @@ def _rejection_rows(rejection: dict[str, Any] | None) -> list[str]:
             for stage, r in (rejection or {}).items()]
 
 
+def ranking_section(run: Path, result: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The report section of the supernet-vs-ground-truth scatter (NB201 with eval.tau_cells > 0)."""
+    return [("Supernet score vs ground truth", plot_ranking(run, result))]
+
+
 def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]]) -> None:
     """A short human-readable report with the found cell, its accuracies and the plots."""
     lines = summary_lines(result, "Found cell", [
@@ -108,7 +114,8 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
     lines += ["", f"## Top 5 by search score ({score})", ""]
     lines += [f"{k + 1}. `{t['genotype']}` ({t['supernet_valid_acc']:.2f}%)" if "supernet_valid_acc" in t else
               f"{k + 1}. `{t['genotype']}` ({score} {t['score']:.4g})" for k, t in enumerate(result["top5"])]
-    for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run))):
+    for title, name in (("Training", plot_training(run, history)), ("Sampled architectures", plot_scores(run)),
+                        ("Search stage", plot_search(run, history)), *ranking_section(run, result)):
         if name:
             lines += ["", f"## {title}", "", f"![{title}]({name})"]
     (run / "report.md").write_text("\n".join(lines) + "\n")

@@ -5,20 +5,32 @@ the numeric fields of every event as `phase/key` scalars (the TensorBoard tags).
 TensorBoard (always, when installed; tb/ in the run directory), MLflow (`track.mlflow=URI`) and
 Weights & Biases (`track.wandb=PROJECT`), both off by default and optional extras. Your own
 tracker is any object with these methods, passed as `run_search(cfg, trackers=[...])` or
-`run_train(cfg, trackers=[...])`.
+`run_train(cfg, trackers=[...])`; one that also has `log_result(run_path, result)` is handed the
+finished run's result and folder (see `log_result`).
 
-A resumed run continues the same MLflow / W&B run (its id is kept in the run directory's
-track.json). Events the resumed run redoes (the search stage's generations, the epoch that was
-interrupted) are logged again at the same steps.
+A run's life with trackers (`tnas.run.job.run_job`): `open_trackers` opens (and so checks) every
+requested tracker *before* the run directory is claimed, so a tracker that cannot open leaves no
+half-made run directory; `attach_trackers` then names their runs after the directory and keeps
+their ids in its track.json; a finished run hands its results to `log_result`: the found genotype
+as a tag (`tnas.genotype`) and result.json, report.md, the plots (*.png) and an exported network
+(export/, when there is one) as artifacts. A resumed run continues the same MLflow / W&B run.
+Events the resumed run redoes (the search stage's generations, the epoch that was interrupted)
+are logged again at the same steps.
+
+`track.mlflow` takes what MLflow takes as a tracking URI (`file:/abs/dir`, `file:///abs/dir`,
+`sqlite:///mlflow.db`, `http://host:5000`, `databricks`) or a plain folder (its file store);
+`track.wandb` takes a W&B project as W&B names it: `PROJECT` or `ENTITY/PROJECT`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
 
 from tnas.checks import Cross
 from tnas.errors import TnasError
@@ -48,15 +60,17 @@ class Tracker(Protocol):
 class TrackConfig:
     """Optional experiment trackers (off by default; each needs its extra installed)."""
 
-    mlflow: str | None = None  # MLflow tracking URI (sqlite:///mlflow.db, http://host:5000) or a folder (file store)
+    mlflow: str | None = None  # MLflow tracking URI (file:/abs/dir, sqlite:///mlflow.db, http://host:5000) or a folder
     mlflow_experiment: str = "tnas"  # MLflow experiment the runs are logged under
-    wandb: str | None = None  # Weights & Biases project name
+    wandb: str | None = None  # Weights & Biases project: PROJECT or ENTITY/PROJECT
 
     def cross_checks(self) -> tuple[Cross, ...]:
         return tuple(Cross(value is None or bool(value.strip()), key, value, what) for key, value, what in (
             ("mlflow", self.mlflow, "a tracking URI or folder, or null for no MLflow"),
             ("mlflow_experiment", self.mlflow_experiment, "an MLflow experiment name"),
-            ("wandb", self.wandb, "a W&B project name, or null for no W&B")))
+            ("wandb", self.wandb, "a W&B project name, or null for no W&B"))) + (
+            Cross(self.wandb is None or _wandb_path_ok(self.wandb), "wandb", self.wandb,
+                  "PROJECT or ENTITY/PROJECT (W&B's names: letters, digits, '-', '_', '.')"),)
 
 
 class TensorBoardTracker:
@@ -86,8 +100,25 @@ class TensorBoardTracker:
 
 
 def mlflow_uri(value: str) -> str:
-    """A tracking URI as MLflow takes it: URIs (scheme://, sqlite:...) as they are, a folder as file://."""
-    if "://" in value or value.startswith(("sqlite:", "databricks")):
+    """A tracking URI as MLflow defines it. A URI (any `scheme:`: sqlite:///x.db, http://host,
+    databricks://profile) is passed on unchanged, except that `file:` URIs (`file:/abs`,
+    `file:///abs`, `file://localhost/abs`, `file:rel`) become absolute `file:///...` URIs, so a
+    resumed run in another working directory finds the same store; `databricks` alone is MLflow's
+    name for the default Databricks workspace; anything else is a folder (its file store).
+
+    >>> mlflow_uri("file:/tmp/mlruns")
+    'file:///tmp/mlruns'
+    """
+    value = value.strip()
+    if value in ("databricks", "databricks-uc"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise TnasError(f"track.mlflow={value} names the host '{parts.netloc}'; a file: URI is a folder on this "
+                            "machine: file:/abs/dir or file:///abs/dir (or the folder itself).")
+        return Path(unquote(parts.path) or ".").expanduser().resolve().as_uri()
+    if len(parts.scheme) > 1:  # one letter is a Windows drive (C:\\runs), a folder
         return value
     return Path(value).expanduser().resolve().as_uri()
 
@@ -109,6 +140,7 @@ class MLflowTracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = mlflow_uri(uri)
+        self.created = run_id is None
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
             if run_id is not None:
@@ -123,6 +155,30 @@ class MLflowTracker:
                             "accepts: sqlite:///PATH/mlflow.db (needs sqlalchemy and alembic), http://HOST:PORT of a "
                             "tracking server, or a folder (MLflow 3 refuses its folder store unless "
                             "MLFLOW_ALLOW_FILE_STORE=true is set).") from None
+
+    def attach(self, run_path: Path) -> None:
+        """Name the MLflow run after the run directory (known only once it is claimed) and tag it."""
+        self.client.update_run(self.run_id, name=run_path.name)
+        self.client.set_tag(self.run_id, "tnas.run_dir", str(run_path.resolve()))
+
+    def log_result(self, run_path: Path, result: dict[str, Any]) -> None:
+        """The found genotype as the tag `tnas.genotype` and `result_files(run_path)` as artifacts
+        (export/ under the artifact folder export/)."""
+        if isinstance(result.get("genotype"), str):
+            self.client.set_tag(self.run_id, "tnas.genotype", result["genotype"][:5000])  # MLflow's tag limit
+        for path in result_files(run_path):
+            if path.is_dir():
+                self.client.log_artifacts(self.run_id, str(path), artifact_path=path.name)
+            else:
+                self.client.log_artifact(self.run_id, str(path))
+
+    def discard(self) -> None:
+        """Delete the MLflow run this tracker created (its tnas run never started); a continued
+        run (resume) is only marked ended again."""
+        if self.created:
+            self.client.delete_run(self.run_id)
+        else:
+            self.client.set_terminated(self.run_id, status="KILLED")
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -151,17 +207,42 @@ class WandbTracker:
     """Params and metrics to a Weights & Biases run (its own `wandb.init` run object, not the global one).
 
     Args:
-        project: W&B project.
-        run_name: the run's display name; folder: where wandb keeps its files (the run directory).
+        project: W&B project, `PROJECT` or `ENTITY/PROJECT`.
+        run_name: the run's display name (renamed after the run directory by `attach`).
+        folder: where wandb keeps its files (a new run: the parent folder of run directories,
+            which exists before the run directory is claimed; a resumed run: its run directory).
         run_id: continue this W&B run (a resumed tnas run).
     """
 
-    def __init__(self, project: str, run_name: str, folder: Path, run_id: str | None = None) -> None:
+    def __init__(self, project: str, run_name: str | None, folder: Path, run_id: str | None = None) -> None:
         import wandb
 
-        self.run = wandb.init(project=project, name=run_name, dir=str(folder), id=run_id,
+        entity, _, name = project.strip().rpartition("/")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(project=name, entity=entity or None, name=run_name, dir=str(folder), id=run_id,
                               resume="allow" if run_id else None, reinit="create_new")
         self.run_id = self.run.id
+
+    def attach(self, run_path: Path) -> None:
+        self.run.name = run_path.name
+        self.run.config.update({"tnas.run_dir": str(run_path.resolve())}, allow_val_change=True)
+
+    def log_result(self, run_path: Path, result: dict[str, Any]) -> None:
+        """The genotype in the run's summary and `result_files(run_path)` as one artifact."""
+        import wandb
+
+        if isinstance(result.get("genotype"), str):
+            self.run.summary["tnas.genotype"] = result["genotype"]
+        art = wandb.Artifact(f"{run_path.name}-result", type="tnas-result")
+        for path in result_files(run_path):
+            if path.is_dir():
+                art.add_dir(str(path), name=path.name)
+            else:
+                art.add_file(str(path))
+        self.run.log_artifact(art)
+
+    def discard(self) -> None:
+        self.run.finish(exit_code=1)
 
     def log_params(self, params: dict[str, Any]) -> None:
         self.run.config.update(params, allow_val_change=True)
@@ -174,6 +255,19 @@ class WandbTracker:
 
     def close(self, status: str) -> None:
         self.run.finish(exit_code=0 if status != "failed" else 1)
+
+
+RESULT_FILES = ("result.json", "report.md")
+
+
+def result_files(run_path: Path) -> list[Path]:
+    """What a finished run hands its trackers as artifacts: result.json, report.md, every plot
+    (*.png) and the exported network (the folder export/, when `tnas export` wrote one)."""
+    files = [run_path / n for n in RESULT_FILES if (run_path / n).is_file()]
+    files += sorted(p for p in run_path.glob("*.png") if p.is_file())
+    if (run_path / "export").is_dir():
+        files.append(run_path / "export")
+    return files
 
 
 EXTRAS = {"mlflow": ("mlflow", "tnas[mlflow]"), "wandb": ("wandb", "tnas[wandb]")}
@@ -189,26 +283,61 @@ def check_trackers(track: TrackConfig | None) -> None:
                             f"Install it with `pip install '{extra}'`, or drop track.{key}.")
 
 
-def build_trackers(track: TrackConfig | None, run_path: Path) -> list[Tracker]:
-    """The trackers `track` asks for besides TensorBoard (which every run directory has); their run
-    ids are kept in track.json so a resumed run continues the same MLflow / W&B runs."""
-    trackers: list[Tracker] = []
+def open_trackers(track: TrackConfig | None, out: str | Path, resume: str | Path | None = None) -> list[Tracker]:
+    """Open the trackers `track` asks for besides TensorBoard, before the run directory exists:
+    a tracker that cannot open (a bad URI, no login) fails here, so no run directory is claimed.
+    A resumed run (`resume`, its directory) continues the MLflow / W&B runs named in its track.json.
+
+    Raises:
+        TnasError: a missing package or a tracker that cannot open (the ones already opened are
+            discarded first).
+    """
     if track is None or not (track.mlflow or track.wandb):
-        return trackers
+        return []
     check_trackers(track)
-    ids_path = run_path / "track.json"
-    ids = _read_ids(ids_path)
-    if track.mlflow:
-        ml = MLflowTracker(track.mlflow, track.mlflow_experiment, run_path.name, ids.get("mlflow"),
-                           tags={"tnas.run_dir": str(run_path.resolve())})
-        ids["mlflow"] = ml.run_id
-        trackers.append(ml)
-    if track.wandb:
-        wb = WandbTracker(track.wandb, run_path.name, run_path, ids.get("wandb"))
-        ids["wandb"] = wb.run_id
-        trackers.append(wb)
-    ids_path.write_text(json.dumps(ids, indent=2) + "\n")
+    ids = _read_ids(Path(resume) / "track.json") if resume is not None else {}
+    name = Path(resume).name if resume is not None else None
+    trackers: list[Tracker] = []
+    try:
+        if track.mlflow:
+            trackers.append(MLflowTracker(track.mlflow, track.mlflow_experiment, name or "tnas", ids.get("mlflow")))
+        if track.wandb:
+            trackers.append(WandbTracker(track.wandb, name, Path(resume) if resume is not None else Path(out),
+                                         ids.get("wandb")))
+    except BaseException:
+        discard_trackers(trackers)
+        raise
     return trackers
+
+
+def attach_trackers(trackers: Sequence[Tracker], run_path: Path) -> None:
+    """Name the opened trackers' runs after the claimed run directory and keep their ids in its
+    track.json, so a resumed run continues the same MLflow / W&B runs."""
+    ids = _read_ids(run_path / "track.json")
+    for tracker in trackers:
+        if isinstance(tracker, (MLflowTracker, WandbTracker)):
+            tracker.attach(run_path)
+            ids["mlflow" if isinstance(tracker, MLflowTracker) else "wandb"] = tracker.run_id
+    if ids:
+        (run_path / "track.json").write_text(json.dumps(ids, indent=2) + "\n")
+
+
+def discard_trackers(trackers: Sequence[Tracker]) -> None:
+    """Undo `open_trackers` when the run directory could not be claimed (no orphan MLflow runs)."""
+    for tracker in trackers:
+        try:
+            if hasattr(tracker, "discard"):
+                tracker.discard()
+        except Exception as e:  # noqa: BLE001 - the claim's own error is the one to report
+            _log.warning("could not discard the %s run (%s)", type(tracker).__name__, _first_line(e))
+
+
+def log_result(trackers: Sequence[Tracker], run_path: Path, result: dict[str, Any]) -> None:
+    """Hand a finished run's genotype and files to every tracker that takes them (an optional
+    `log_result(run_path, result)` method: MLflow and W&B have one; yours may)."""
+    for tracker in trackers:
+        if callable(getattr(tracker, "log_result", None)):
+            tracker.log_result(run_path, result)
 
 
 def _read_ids(path: Path) -> dict[str, str]:
@@ -217,6 +346,12 @@ def _read_ids(path: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in ids.items() if isinstance(v, str)} if isinstance(ids, dict) else {}
+
+
+def _wandb_path_ok(value: str) -> bool:
+    import re
+
+    return re.fullmatch(r"\s*([\w.-]+/)?[\w.-]+\s*", value) is not None
 
 
 def _first_line(e: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,13 +74,38 @@ class TNASConfig:
         return cls()
 
     @classmethod
-    def supernet_training(cls) -> TNASConfig:
+    def supernet_training(cls, epochs: int | None = None, **changes: Any) -> TNASConfig:
         """For sampling paths while training a supernet (TNAS-OS; the `nb201-cifar10` preset's
         values): start uniform (eps0 0) and move slowly to at most 80 % VAE samples (eps_inc
         0.01 per `step()`, i.e. per epoch), retrain on a broad top-100 with mild rank weighting
-        once 100 paths are scored, and allow repeats: a path is trained many times."""
-        return cls(eps0=0.0, eps_inc=0.01, eps_max=0.8, top_k=100, rank_kappa=0.5, skip_seen=False,
-                   min_observations=100)
+        once 100 paths are scored, and allow repeats: a path is trained many times.
+
+        Args:
+            epochs: the `step()` calls your loop will make; when eps stays below 0.2 for all of
+                them (the loop samples almost uniformly: 0.01 per step suits ~250 epochs), a
+                UserWarning says so and which eps_inc fits.
+            changes: fields to set instead of these values, e.g. `eps_inc=0.1`.
+        """
+        cfg = cls(**{**dict(eps0=0.0, eps_inc=0.01, eps_max=0.8, top_k=100, rank_kappa=0.5, skip_seen=False,
+                            min_observations=100), **changes})
+        if epochs is not None:
+            _warn_if_nearly_uniform(cfg, int(epochs))
+        return cfg
+
+
+def _warn_if_nearly_uniform(cfg: TNASConfig, epochs: int) -> None:
+    """Warn when eps after `epochs` training steps (an upper bound: no step trains before
+    `min_observations` scores) leaves most paths uniform (issue 25)."""
+    reached = min(cfg.eps_max, cfg.eps0 + max(0, epochs) * cfg.eps_inc)
+    if reached >= 0.2:
+        return
+    target = min(0.5, cfg.eps_max)
+    fit = max(0.0, target - cfg.eps0) / max(1, epochs)
+    warnings.warn(f"TNASConfig.supernet_training(epochs={epochs}): eps is at most {reached:.2f} after {epochs} "
+                  f"step() calls (eps0 {cfg.eps0}, eps_inc {cfg.eps_inc} per step), so at least {1 - reached:.0%} "
+                  "of the paths stay uniform and the learned sampler barely acts. For a loop this short pass "
+                  f"eps_inc={fit:.3g}: TNASConfig.supernet_training(epochs={epochs}, eps_inc={fit:.3g}) reaches eps "
+                  f"{target:.2f} by the last step; or train for more epochs.", UserWarning, stacklevel=3)
 
 
 class TNASSampler:

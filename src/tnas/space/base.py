@@ -16,6 +16,22 @@ from torch import Tensor
 from tnas.errors import TnasError, suggest
 
 
+def genotype_text(genotype: object) -> str:
+    """A genotype as text, from a string or the object other NAS code holds: a DARTS `Genotype`
+    namedtuple (its repr, `Genotype(normal=[...], normal_concat=..., ...)`), an xautodl /
+    NB201 `CellStructure` (its `tostr()`), or a list of choice indices (ShuffleNet / SPOS)."""
+    if isinstance(genotype, str):
+        return genotype
+    if callable(getattr(genotype, "tostr", None)):
+        return str(genotype.tostr())
+    if isinstance(genotype, tuple) and hasattr(genotype, "_fields"):
+        return repr(genotype)
+    if isinstance(genotype, (list, tuple)):
+        return "[" + ", ".join(str(g) for g in genotype) + "]"
+    raise TnasError(f"A genotype must be a string (or a DARTS Genotype namedtuple, an NB201 CellStructure, a list "
+                    f"of choice indices); got a {type(genotype).__name__}: {genotype!r:.200}.")
+
+
 @dataclass(frozen=True)
 class Decision:
     """One categorical decision: a name (e.g. an edge '1<-0') and its choices (op names)."""
@@ -99,7 +115,7 @@ class SearchSpace:
 
     def from_genotype(self, text: str) -> Tensor:
         """The space's string form -> long [D]."""
-        return self.encode([t.strip() for t in text.split(",")])
+        return self.encode([t.strip() for t in genotype_text(text).split(",")])
 
     def validate(self, arch: Tensor) -> None:
         """Raise TnasError naming the first bad position/value of `arch` (long [D] or [N, D])."""

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from tnas.errors import TnasError, suggest
 from tnas.ops.darts import DARTS_OPS
-from tnas.space.base import Decision, SearchSpace
+from tnas.space.base import Decision, SearchSpace, genotype_text
 from tnas.space.registry import register_space
 
 CELLS: tuple[str, ...] = ("normal", "reduce")
@@ -102,6 +102,7 @@ class DARTSSpace(SearchSpace):
         return f"Genotype({', '.join(parts)})"
 
     def from_genotype(self, text: str) -> Tensor:
+        text = genotype_text(text)  # a DARTS Genotype namedtuple too
         fields = _parse_call(text)
         idx = [0] * self.num_decisions
         for c, cell in enumerate(CELLS):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from tnas.errors import TnasError, suggest
-from tnas.space.base import Decision, SearchSpace
+from tnas.space.base import Decision, SearchSpace, genotype_text
 from tnas.space.registry import register_space
 
 # Official NB201 op order; the code of an op is its position here.
@@ -38,7 +38,7 @@ class NB201Space(SearchSpace):
         return "+".join(nodes)
 
     def from_genotype(self, text: str) -> Tensor:
-        text = text.strip()
+        text = genotype_text(text).strip()  # an xautodl CellStructure too
         groups = text.split("+")
         if len(groups) != NUM_NODES - 1:
             raise TnasError(

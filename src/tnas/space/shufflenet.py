@@ -17,7 +17,7 @@ from torch import Tensor
 
 from tnas.errors import TnasError, suggest
 from tnas.ops.shufflenet import SHUFFLE_BLOCKS
-from tnas.space.base import Decision, SearchSpace
+from tnas.space.base import Decision, SearchSpace, genotype_text
 from tnas.space.registry import register_space
 
 STAGE_REPEATS: tuple[int, ...] = (4, 4, 8, 4)
@@ -35,6 +35,7 @@ class ShuffleNetSpace(SearchSpace):
         return "[" + ", ".join(str(int(i)) for i in arch.tolist()) + "]"
 
     def from_genotype(self, text: str) -> Tensor:
+        text = genotype_text(text)  # a list of choice indices too
         body = text.strip()
         if body.startswith("[") != body.endswith("]"):
             raise TnasError(f"ShuffleNet genotype '{text}' has unbalanced brackets; write it like {_EXAMPLE}.")

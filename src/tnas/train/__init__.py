@@ -1,7 +1,7 @@
 """Training a found architecture from scratch (`tnas train`).
 
     from tnas.train import resolve_train_config, run_train
-    cfg = resolve_train_config("train-quick", {"genotype": "|nor_conv_3x3~0|+|...", "optim.epochs": "4"})
+    cfg = resolve_train_config("train-quick", {"genotype": "|nor_conv_3x3~0|+|...", "train.epochs": "4"})
     result, run_dir = run_train(cfg)          # result.json: test accuracy, params, FLOPs
     result, run_dir = run_train(resume=run_dir)
 

@@ -66,5 +66,6 @@ class BatchSource(Protocol):
     def train_batches(self, epoch: int, start: int) -> Iterator[Batch]:
         """This rank's training batches of `epoch` from step `start` on (augmented, normalised)."""
 
-    def eval_batches(self) -> Iterator[Batch]:
-        """This rank's shard of the evaluation set, in a fixed order, unaugmented."""
+    def eval_batches(self, split: str = "test") -> Iterator[Batch] | None:
+        """This rank's shard of the 'test' or 'valid' set, in a fixed order, unaugmented; None
+        when the protocol has no such set (no validation set under `data.split=test`)."""

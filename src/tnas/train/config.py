@@ -4,6 +4,10 @@
 value type-checked against its field by `tnas.run.overrides` (the same machinery as `tnas search`).
 The resolved config is saved as config.yaml in the run directory and in every checkpoint.
 
+The optimisation keys are `train.*`, as in `tnas search` (`train.lr`, `train.epochs`, ...); the
+former name `optim.*` is still accepted, in overrides, YAML files and the configs of older runs,
+with a deprecation warning (`renamed_keys`).
+
 Presets (see each YAML file for its source):
     train-quick           digits, NB201 C=8 N=1, a few epochs: < 30 s on a CPU (the default)
     train-nb201-cifar10   NB201's 200-epoch recipe (SGD 0.1 nesterov, cosine, wd 5e-4, batch 256)
@@ -12,7 +16,8 @@ Presets (see each YAML file for its source):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +28,8 @@ from tnas.errors import unknown
 from tnas.run.config import MAX_CELLS, MAX_CHANNELS, MAX_IMAGE_SIZE, check_common
 from tnas.run.overrides import apply_overrides, flatten
 from tnas.run.track import TrackConfig
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+
     from importlib.abc import Traversable
@@ -36,8 +43,9 @@ class TrainDataConfig:
     root: str | None = None  # dataset folder; None = built in / shared data ($TNAS_DATA, ../shared/data)
     image_size: int | None = checked(None, ge=4, le=MAX_IMAGE_SIZE)  # side in pixels; None = native / 224 (stream)
     limit: int | None = checked(None, ge=1, le=10**9)  # at most this many images per split (CPU proxies, tests)
-    # test: train on the whole training set, report test accuracy (the standard protocol);
-    # valid: train on the train split only, report the validation split (for tuning a recipe)
+    # test: train on the whole training pool, no held-out evaluation per epoch, test accuracy once at
+    # the end (the standard protocol); valid: train on the train split, validation accuracy per epoch
+    # (the best epoch is picked on it), test accuracy once at the end
     split: Literal["test", "valid"] = "test"
     split_seed: int = checked(0, ge=0, le=SEED_MAX)
     augment: bool = True  # in memory: pad-and-crop + flip; stream: RandomResizedCrop + flip
@@ -59,6 +67,8 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """`train.*` of `tnas train` (the keys `tnas search` uses for supernet training)."""
+
     lr: float = checked(0.05, gt=0, le=10)  # SGD learning rate for the global batch
     momentum: float = checked(0.9, ge=0, lt=1)
     nesterov: bool = True
@@ -71,7 +81,7 @@ class OptimConfig:
 
     def cross_checks(self) -> tuple[Cross, ...]:
         return (Cross(self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
-                      f"fewer epochs than optim.epochs = {self.epochs}"),)
+                      f"fewer epochs than train.epochs = {self.epochs}"),)
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ class RegConfig:
 
 @dataclass(frozen=True)
 class TrainRunConfig:
-    genotype: str = ""  # the architecture, in the space's genotype notation (set by the CLI argument)
+    genotype: str = ""  # the architecture, in the space's genotype notation (CLI argument; or a Genotype object)
     space: str = "nb201"  # nb201 | darts | shufflenet | a user-registered space with a family
     seed: int = checked(0, ge=0, le=SEED_MAX)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -95,10 +105,10 @@ class TrainRunConfig:
     precision: str = checked("auto", choices=PRECISIONS)  # auto = bf16 on CUDA, fp32 on CPU (tnas.accel)
     channels_last: str = checked("auto", choices=LAYOUTS)  # NHWC activations; auto = the model's on CPU, on with bf16
     sync_every: int | None = checked(None, ge=1, le=100_000)  # steps between host syncs; None = 1 on CPU, 50 on CUDA
-    eval_every: int = checked(1, ge=1, le=100_000)  # test-set evaluation every k epochs (the last epoch always)
+    eval_every: int = checked(1, ge=1, le=100_000)  # data.split=valid: validation every k epochs (the last always)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     net: NetConfig = field(default_factory=NetConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)  # optimiser and schedule ('optim.*' before)
     reg: RegConfig = field(default_factory=RegConfig)
     track: TrackConfig = field(default_factory=TrackConfig)  # MLflow / W&B besides TensorBoard (off by default)
 
@@ -122,16 +132,30 @@ def _load(name: str) -> dict[str, Any]:
         if name not in presets:
             raise unknown("training preset", name, presets, "Or pass the path to a YAML file.")
         name = str(_folder() / f"{name}.yaml")
-    return load_preset(name)
+    return renamed_keys(load_preset(name), f"'{name}'")
+
+
+def renamed_keys(flat: dict[str, Any], where: str = "the overrides", warn: bool = True) -> dict[str, Any]:
+    """`optim.KEY` -> `train.KEY` (the section was renamed so that `tnas train` and `tnas search`
+    share one dialect), with one deprecation warning naming the keys; other keys unchanged."""
+    old = [k for k in flat if k.startswith("optim.")]
+    if old and warn:
+        _log.warning("%s: %s is deprecated; use %s (the same keys as `tnas search`)", where, ", ".join(old),
+                     ", ".join("train." + k[len("optim."):] for k in old))
+    return {("train." + k[len("optim."):] if k.startswith("optim.") else k): v for k, v in flat.items()}
 
 
 def validate_train_config(cfg: TrainRunConfig) -> TrainRunConfig:
     """Every value check of a training config before anything is loaded: the declared field rules
     (`tnas.checks`), the registries (space with a model family, dataset, device, output folder)
-    and the genotype when one is set. Returns `cfg`."""
+    and the genotype when one is set. Returns `cfg`, its genotype as text (`genotype` may be
+    given as a DARTS `Genotype` namedtuple or any object `tnas.space.base.genotype_text` takes)."""
     from tnas.space import get_space
+    from tnas.space.base import genotype_text
     from tnas.supernet.registry import get_family
 
+    if not isinstance(cfg.genotype, str):  # a DARTS Genotype namedtuple, a CellStructure, a list
+        cfg = replace(cfg, genotype=genotype_text(cfg.genotype))
     validate(cfg)
     check_common(cfg.space, cfg.data.name, cfg.device, cfg.out)
     get_family(cfg.space)
@@ -144,10 +168,11 @@ def validate_train_config(cfg: TrainRunConfig) -> TrainRunConfig:
 def resolve_train_config(preset: str | None = None, overrides: dict[str, str] | None = None) -> TrainRunConfig:
     """Defaults <- preset (default `train-quick`) <- `key=value` overrides (strings, YAML-parsed)."""
     cfg = apply_overrides(TrainRunConfig(), _load(preset or DEFAULT_PRESET), parse=False)
-    return validate_train_config(apply_overrides(cfg, overrides or {}, parse=True))
+    return validate_train_config(apply_overrides(cfg, renamed_keys(dict(overrides or {})), parse=True))
 
 
 def train_config_from_dict(tree: dict[str, Any]) -> TrainRunConfig:
     """Rebuild a TrainRunConfig from its saved dict (config.yaml / checkpoint), validated."""
-    cfg = apply_overrides(TrainRunConfig(), flatten({k: v for k, v in tree.items() if k != "_meta"}), parse=False)
+    flat = renamed_keys(flatten({k: v for k, v in tree.items() if k != "_meta"}), warn=False)  # older runs: optim.*
+    cfg = apply_overrides(TrainRunConfig(), flat, parse=False)
     return validate_train_config(cfg)

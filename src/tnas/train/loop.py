@@ -129,7 +129,7 @@ def _flush(pending: list[tuple[Tensor, Tensor, int, float]], sums: dict[str, flo
     for (value, correct), (_, _, images, lr) in zip(values, pending):
         if not math.isfinite(value):
             raise TnasError(f"The training loss became {value} at epoch step {int(sums['i'])} (lr {lr:.4g}). "
-                            "Lower optim.lr or set reg.grad_clip (e.g. 5); the last checkpoint is kept.")
+                            "Lower train.lr or set reg.grad_clip (e.g. 5); the last checkpoint is kept.")
         sums["i"] += 1
         sums["loss"] += value
         sums["correct"] += correct
@@ -153,8 +153,9 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, params: list[Tenso
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], num_classes: int,
-             reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, Any]:
-    """Top-1 (and top-5 when num_classes >= 10) accuracy in % and mean loss, over all ranks.
+             reduce: Callable[[Tensor], Tensor] | None = None, prefix: str = "test") -> dict[str, Any]:
+    """Top-1 (and top-5 when num_classes >= 10) accuracy in % and mean loss, over all ranks, as
+    '{prefix}_acc', '{prefix}_top5', '{prefix}_loss', '{prefix}_images' (prefix 'test' or 'valid').
 
     Args:
         model: the network (set to eval mode here: BN uses running statistics, no drop path).
@@ -175,8 +176,8 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], num_cla
     if reduce is not None:
         acc = reduce(acc)
     n = max(1.0, float(acc[3]))
-    out: dict[str, Any] = {"test_loss": float(acc[0]) / n, "test_acc": 100.0 * float(acc[1]) / n,
-                           "test_images": int(acc[3])}
+    out: dict[str, Any] = {f"{prefix}_loss": float(acc[0]) / n, f"{prefix}_acc": 100.0 * float(acc[1]) / n,
+                           f"{prefix}_images": int(acc[3])}
     if k:
-        out["test_top5"] = 100.0 * float(acc[2]) / n
+        out[f"{prefix}_top5"] = 100.0 * float(acc[2]) / n
     return out

@@ -32,6 +32,7 @@ from tnas.run.resume import open_run
 from tnas.run.track import Tracker
 from tnas.seeds import stream
 from tnas.space import SearchSpace, get_space
+from tnas.space.base import genotype_text
 from tnas.supernet.registry import NetSize, final_size, get_family
 from tnas.train.config import TrainRunConfig, train_config_from_dict, validate_train_config
 from tnas.train.data import BatchSource, make_source
@@ -60,6 +61,7 @@ class TrainState:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     seconds: float = 0.0  # training + evaluation time over all sessions of the run
     done: bool = False
+    test: dict[str, Any] = dataclasses.field(default_factory=dict)  # the one test evaluation, after the last epoch
 
 
 @dataclasses.dataclass
@@ -100,8 +102,9 @@ class Trainer:
         self.state = TrainState(**ck["state"])
 
 
-def parse_genotype(space: SearchSpace, genotype: str) -> torch.Tensor:
-    """The architecture long [D] of a genotype string; a blank one is a clear error."""
+def parse_genotype(space: SearchSpace, genotype: Any) -> torch.Tensor:
+    """The architecture long [D] of a genotype (string or Genotype object); a blank one is a clear error."""
+    genotype = genotype_text(genotype)
     if not genotype.strip():
         raise TnasError(f"No architecture given. Pass the genotype in space '{space.name}''s notation as the first "
                         f"argument, e.g. the one a search printed or wrote to result.json: `tnas train GENOTYPE "
@@ -136,14 +139,14 @@ def build(cfg: TrainRunConfig) -> Trainer:
     d = source.info
     size = final_size(space, d.num_classes, d.in_channels, C=cfg.net.C, N=cfg.net.N, image_size=d.image_size)
     fix = (f"Lower net.C / net.N (now C={size.C}, N={size.N}), or change data.image_size (now {size.image_size} px) "
-           "or optim.batch_size.")
+           "or train.batch_size.")
     accel = resolve_accel(device, cfg.precision, cfg.channels_last, cfg.sync_every)
     model = built(lambda: accel.prepare(build_network(cfg, space, arch, size).to(device)), f"{space.name} network", fix)
-    probe_forward(model, model, (min(cfg.optim.batch_size // info.world, 2), size.in_channels, size.image_size,
+    probe_forward(model, model, (min(cfg.train.batch_size // info.world, 2), size.in_channels, size.image_size,
                                  size.image_size), device, f"{space.name} network", fix)
     if hasattr(model, "generator"):  # drop-path masks from the run's own generator (DARTS networks)
         model.generator = stream(cfg.seed, "drop-path", device=device)
-    o = cfg.optim
+    o = cfg.train
     optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                                 nesterov=o.nesterov and o.momentum > 0)
     wrapped = model
@@ -171,25 +174,39 @@ def _stopper(tr: Trainer, session: Session) -> Any:
     return lambda: bool(_all_sum(torch.tensor([float(session.stop)]), tr)[0] > 0)
 
 
-def _evaluate(tr: Trainer) -> dict[str, Any]:
+def _evaluate(tr: Trainer, split: str) -> dict[str, Any]:
+    """'{split}_acc', ... of the network on the 'valid' or 'test' set; {} when there is no such set."""
+    batches = tr.source.eval_batches(split)
+    if batches is None:
+        return {}
     if tr.dist.world > 1:  # every rank evaluates with rank 0's BN statistics
         import torch.distributed as dist
 
         for b in tr.model.buffers():
             dist.broadcast(b, 0)
-    return evaluate(tr.model, tr.source.eval_batches(), tr.source.info.num_classes,
-                    reduce=(lambda t: _all_sum(t, tr)) if tr.dist.world > 1 else None)
+    return evaluate(tr.model, batches, tr.source.info.num_classes,
+                    reduce=(lambda t: _all_sum(t, tr)) if tr.dist.world > 1 else None, prefix=split)
+
+
+def test_once(tr: Trainer, session: Session) -> dict[str, Any]:
+    """The test-set evaluation of the final network: once per run (kept in the state, so a resumed
+    finished run does not test again), logged as the 'eval' event of metrics.jsonl."""
+    st = tr.state
+    if not st.test:
+        st.test = _evaluate(tr, "test")
+        session.run.log_metrics({"phase": "eval", "step": st.step, "epoch": st.epoch, **st.test})
+    return st.test
 
 
 def _epoch(tr: Trainer, session: Session) -> None:
     """One (possibly resumed) epoch: train, evaluate when due, log, checkpoint."""
     cfg, st, steps = tr.cfg, tr.state, tr.source.steps_per_epoch
-    epochs = cfg.optim.epochs
+    epochs = cfg.train.epochs
     set_drop_path(tr.model, drop_path_at(st.epoch, epochs, cfg.reg.drop_path_prob))
     bar = session.bar(steps, int(st.sums["i"]), f"epoch {st.epoch + 1}/{epochs}")
     t0 = time.perf_counter()
     done = train_steps(tr.wrapped, tr.optimizer, tr.source.train_batches(st.epoch, int(st.sums["i"])), st.sums,
-                       optim=cfg.optim, reg=cfg.reg, first_step=st.epoch * steps, total_steps=epochs * steps,
+                       optim=cfg.train, reg=cfg.reg, first_step=st.epoch * steps, total_steps=epochs * steps,
                        steps=steps, should_stop=_stopper(tr, session), sync_every=tr.accel.sync_every,
                        on_step=lambda m: (bar.update(1), bar.set_postfix(loss=f"{m['loss']:.3f}")))
     bar.close()
@@ -205,15 +222,15 @@ def _epoch(tr: Trainer, session: Session) -> None:
                               "train_acc": 100.0 * float(sums[1]) / max(1.0, float(sums[2])),
                               "drop_path_prob": getattr(tr.model, "drop_path_prob", 0.0)}
     if (st.epoch + 1) % cfg.eval_every == 0 or st.epoch + 1 == epochs:
-        record.update(_evaluate(tr))
+        record.update(_evaluate(tr, "valid"))  # no validation set (data.split=test): nothing per epoch
     record["seconds"] = time.perf_counter() - t0
     st.seconds += record["seconds"]
     st.history.append(record)
     st.epoch, st.step_in_epoch, st.sums = st.epoch + 1, 0, new_sums()
     session.run.log_metrics(record)
-    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  test acc %s  lr %.4g  %5.1fs", st.epoch, epochs,
-              record["loss"], record["train_acc"],
-              f"{record['test_acc']:6.2f}%" if "test_acc" in record else "   -   ", record["lr"], record["seconds"])
+    valid = f"  valid acc {record['valid_acc']:6.2f}%" if "valid_acc" in record else ""
+    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%%s  lr %.4g  %5.1fs", st.epoch, epochs,
+              record["loss"], record["train_acc"], valid, record["lr"], record["seconds"])
     session.save()
 
 
@@ -245,12 +262,13 @@ class TrainJob(Job):
         return self.trainer.state.step, 0
 
     def fit(self, session: Session) -> None:
-        while self.trainer.state.epoch < self.cfg.optim.epochs:
+        while self.trainer.state.epoch < self.cfg.train.epochs:
             _epoch(self.trainer, session)
 
     def finish(self, session: Session) -> dict[str, Any]:
         from tnas.train.report import finish
 
+        test_once(self.trainer, session)
         result = finish(self.trainer, session.run)
         if not self.trainer.state.done:  # the final checkpoint marks the run finished
             self.trainer.state.done = True
@@ -280,4 +298,5 @@ def run_train(cfg: TrainRunConfig | None = None, *, resume: str | Path | None = 
         TrainInterrupted: Ctrl-C; the checkpoint is written and the run can be resumed.
     """
     cfg, ck = _open(cfg, resume)
+    cfg = validate_train_config(cfg)  # a Genotype object becomes its text (config.yaml stays plain YAML)
     return run_job(TrainJob, cfg, checkpoint=ck, resume=resume, progress_bar=progress_bar, trackers=trackers)

@@ -106,13 +106,13 @@ class StreamSource:
         self.cfg, self.dist, self.device = cfg, dist, device
         self.train = ImageFolderStream(train_files, train_labels, side, d.augment, cfg.seed)
         self.test = ImageFolderStream(val_files, val_labels, side, False, cfg.seed)
-        self.local = cfg.optim.batch_size // dist.world
+        self.local = cfg.train.batch_size // dist.world
         self.sampler = ResumableDistributedSampler(self.train, num_replicas=dist.world, rank=dist.rank,
                                                    shuffle=True, seed=cfg.seed, drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local
         if self.steps_per_epoch == 0:
-            raise TnasError(f"{train_dir} has {len(train_files)} images, fewer than optim.batch_size="
-                            f"{cfg.optim.batch_size}. Lower optim.batch_size.")
+            raise TnasError(f"{train_dir} has {len(train_files)} images, fewer than train.batch_size="
+                            f"{cfg.train.batch_size}. Lower train.batch_size.")
         record = {"dataset": "imagefolder", "source": str(Path(d.root)), "stream": True, "split": "test",
                   "protocol_used": "train/ -> val/", "classes": len(classes), "limit": d.limit,
                   "train_images": len(train_files), "test_images": len(val_files), "image_size": [3, side, side]}
@@ -141,7 +141,13 @@ class StreamSource:
                 x = cutout(x, self.cfg.reg.cutout, g)
             yield x, y
 
-    def eval_batches(self) -> Iterator[Batch]:
+    def eval_batches(self, split: str = "test") -> Iterator[Batch] | None:
+        """The test folder (val/ or test/); a streamed run has no validation set (data.split=test)."""
+        if split != "test":
+            return None
+        return self._test_batches()
+
+    def _test_batches(self) -> Iterator[Batch]:
         shard = Subset(self.test, range(self.dist.rank, len(self.test), self.dist.world))
-        for x, y in self._loader(shard, self.cfg.optim.eval_batch_size, None, False, 0):
+        for x, y in self._loader(shard, self.cfg.train.eval_batch_size, None, False, 0):
             yield self._to_device(x, y)
