@@ -202,3 +202,22 @@ def test_zero_cost_scorer_is_deterministic_and_shares_its_cache() -> None:
     memo(archs)
     memo(archs)
     assert len(seen) == 5 and len(memo.memo) == len(set(space.keys(archs).tolist()))
+
+
+@pytest.mark.parametrize("name", SCORES.names())
+def test_every_registered_score_scores_nb201(name: str) -> None:
+    """Registry contract: each score maps long [N, D] to float64 [N] (finite or -inf), the same twice."""
+    from tnas.supernet.registry import NetSize, get_family
+
+    torch.manual_seed(0)
+    net = NB201Supernet(C=4, N=1, num_classes=3, in_channels=1)
+    space = net.space
+    x, y = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 3
+    size = NetSize(C=4, N=1, num_classes=3, in_channels=1, image_size=8)
+    inputs = _supernet_inputs(net, valid=[(x, y)], batches=[(x, y)],
+                              network=lambda a: get_family("nb201").network(space, a, size, {}))
+    inputs.calib = [x]
+    archs = space.sample_uniform(3, torch.Generator().manual_seed(2))
+    a, b = Scorer(parse_score(name), inputs)(archs), Scorer(parse_score(name), inputs)(archs)
+    assert a.shape == (3,) and a.dtype == torch.float64 and torch.equal(a, b)
+    assert not bool(torch.isnan(a).any()) and not bool((a == math.inf).any())
