@@ -94,7 +94,7 @@ def _parallel(tasks: list[Task], workers: int, done: Callable[[int, dict[str, An
     ctx = mp.get_context("spawn")
     pending, running = list(enumerate(tasks)), {}  # sentinel -> (index, process, pipe end)
     stopping, interrupted = False, False
-    while pending or running:
+    while running or (pending and not stopping):
         while pending and len(running) < workers and not stopping:
             i, task = pending.pop(0)
             recv, send = ctx.Pipe(duplex=False)
