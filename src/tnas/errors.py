@@ -7,11 +7,32 @@ CLI prints it and exits 2 without a traceback. Internal invariants use `assert` 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
+# A bad value is echoed in the message, but never whole when it is long (issue 24): a word longer
+# than _WORD characters keeps its start and end, and a message longer than _MESSAGE its start and end.
+_WORD, _MESSAGE = 200, 4000
+_LONG_WORD = re.compile(r"\S{%d,}" % (_WORD + 1))
+
+
+def cut(value: object, limit: int = _WORD) -> str:
+    """str(value), its middle replaced by '...[N characters]...' when longer than `limit`."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 3 // 4], text[-(limit // 8):]
+    return f"{head}...[{len(text) - len(head) - len(tail)} more characters]...{tail}"
+
+
 class TnasError(ValueError):
-    """Bad input from the user; the message says what was wrong and how to fix it."""
+    """Bad input from the user; the message says what was wrong and how to fix it. Long values in
+    the message are cut (`cut`), so a 100,000-character bad value does not flood the console."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = _LONG_WORD.sub(lambda m: cut(m.group(0)), str(message))
+        super().__init__(cut(text, _MESSAGE), *args)
 
 
 def suggest(value: str, options: Iterable[str]) -> str:

@@ -2,7 +2,7 @@
 
     python cli_driver.py CASES.json RESULTS.json [JOBS]
 
-CASES.json is a list of {"id", "argv", "cwd"?, "env"?}. The driver imports tnas (and torch) once
+CASES.json is a list of {"id", "argv", "cwd"?, "env"?, "fsize"?} (fsize: RLIMIT_FSIZE in bytes). The driver imports tnas (and torch) once
 and forks one child per case, which runs `tnas.cli.main(argv)` with its own stdout/stderr files
 exactly as `python -m tnas ARGV` would: the exit code is main's return value, an uncaught
 exception prints the interpreter's traceback and exits 1. Forking skips the ~3 s torch import
@@ -39,6 +39,10 @@ def _child(case: dict, out: str, err: str) -> None:
         sys.stdout = os.fdopen(1, "w", buffering=1)
         sys.stderr = os.fdopen(2, "w", buffering=1)
         os.environ.update(case.get("env", {}))
+        if case.get("fsize"):  # no file may grow past this many bytes: a real EFBIG, as a full disk (issue 24)
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (case["fsize"], case["fsize"]))
         if case.get("cwd"):
             os.chdir(case["cwd"])
         signal.signal(signal.SIGINT, signal.default_int_handler)

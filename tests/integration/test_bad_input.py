@@ -39,6 +39,7 @@ class Case:
     words: tuple[str, ...] = ()  # must all appear in the error message (the bad value, the key, ...)
     rc: int = 2
     prepare: str | None = None  # a Prepare method that edits this case's copy of {run} / {train_run}
+    fsize: int = 0  # > 0: files of the case's process may not grow past this many bytes (a full disk)
 
 
 @dataclass
@@ -223,8 +224,30 @@ CASES += [
     Case("resume_train_with_overrides", ["train", "--resume", "{train_run}", "train.epochs=3"], ("--resume",)),
     Case("resume_garbage_archs_line", ["search", "--no-progress", "--resume", "{run}"], rc=0, prepare="garbage_lines"),
     Case("resume_torn_metrics_line", ["train", "--no-progress", "--resume", "{train_run}"], rc=0, prepare="torn_line"),
-    Case("resume_full_disk", ["search", "--no-progress", "--resume", "{run}"], ("last.pt", "disk"),
-         prepare="full_disk_ckpt"),
+    Case("resume_full_disk", ["search", "--no-progress", "--resume", "{run}"], ("Could not write", "disk"),
+         prepare="copy", fsize=20_000),
+    # issue 24: writes never follow a planted link; loaded files are checked
+    *[Case(f"resume_link_{name.replace('/', '_').replace('.', '_')}", ["search", "--no-progress", "--resume", "{run}"],
+           ("Refusing to write", name.split("/")[-1], "symbolic link"), prepare=f"link:{name}")
+      for name in ("ckpt/last.pt.tmp", "metrics.jsonl", "archs.jsonl", "result.json.tmp", "report.md", "log.txt",
+                   "training.png.tmp", "scores.png", "lock")],
+    Case("train_resume_link_metrics", ["train", "--no-progress", "--resume", "{train_run}"],
+         ("Refusing to write", "metrics.jsonl"), prepare="link:metrics.jsonl"),
+    Case("export_link_network_json_tmp", ["export", "{train_run}", "--out", "{root}/exp_link"],
+         ("Refusing to write", "network.json.tmp"), prepare="export_link"),
+    Case("export_full_disk", ["export", "{train_run}", "--out", "{root}/exp_full"], ("network", "disk"),
+         prepare="copy", fsize=2_000),
+    Case("export_tampered_C", ["export", "{root}/exp_tampered_C"], ("network.json", "size.C", "1000000000")),
+    Case("export_tampered_str_size", ["export", "{root}/exp_tampered_str"], ("network.json", "size.N", "'2'")),
+    Case("export_tampered_key", ["export", "{root}/exp_tampered_key"], ("network.json", "unknown key", "evil")),
+    Case("export_train_result_from_search", ["export", "{train_run}"], ("result.json", "tnas train"),
+         prepare="search_result"),
+    Case("export_finished_without_result", ["export", "{run}"], ("result.json", "missing", "finished"),
+         prepare="no_result"),
+    Case("export_edited_train_arch", ["export", "{train_run}"], ("result.json", "checkpoint"), prepare="edited_arch"),
+    Case("resume_config_other_strategy", ["search", "--resume", "{run}"], ("config.yaml", "strategy", "checkpoint"),
+         prepare="other_strategy"),
+    Case("long_value_is_cut", [*S, "train.epochs=" + "9" * 100_000, "out={out}"], ("more characters", "train.epochs")),
     Case("resume_larger_budget", ["search", "--no-progress", "--resume", "{run}", "search.budget=6"], rc=0,
          prepare="copy"),
 ]
@@ -314,6 +337,16 @@ def _runs(w: World) -> None:
 
     _, train_run = run_train(replace(cfg, genotype=CELL), progress_bar=False)
     w.names.update(run=str(run), train_run=str(train_run))
+    from tnas.export.run import export_run
+
+    export_run(train_run, w.root / "exp_good", formats=("state",))
+    for name, edit in (("exp_tampered_C", lambda s: s["size"].update(C=10**9)),
+                       ("exp_tampered_str", lambda s: s["size"].update(N="2")),
+                       ("exp_tampered_key", lambda s: s.update(evil=1))):
+        shutil.copytree(w.root / "exp_good", w.root / name)
+        spec = json.loads((w.root / name / "network.json").read_text())
+        edit(spec)
+        (w.root / name / "network.json").write_text(json.dumps(spec))
 
 
 class Prepare:
@@ -363,9 +396,38 @@ class Prepare:
             f.write('{"phase": "train", "epoch": 2, "ste')
 
     @staticmethod
-    def full_disk_ckpt(run: Path, w: World) -> None:
-        # every write of the checkpoint goes to /dev/full (ENOSPC), as on a full disk
-        os.symlink("/dev/full", run / "ckpt" / "last.pt.tmp")
+    def export_link(run: Path, w: World) -> None:
+        (w.root / "exp_link").mkdir()
+        os.symlink(w.root / "victim", w.root / "exp_link" / "network.json.tmp")
+
+    @staticmethod
+    def search_result(run: Path, w: World) -> None:
+        shutil.copy(Path(w.names["run"]) / "result.json", run / "result.json")
+
+    @staticmethod
+    def no_result(run: Path, w: World) -> None:
+        (run / "result.json").unlink()
+
+    @staticmethod
+    def edited_arch(run: Path, w: World) -> None:
+        result = json.loads((run / "result.json").read_text())
+        result["arch"] = [0 if a else 1 for a in result["arch"]]
+        result.pop("genotype", None)
+        (run / "result.json").write_text(json.dumps(result))
+
+    @staticmethod
+    def other_strategy(run: Path, w: World) -> None:
+        text = (run / "config.yaml").read_text()
+        (run / "config.yaml").write_text(text.replace("strategy: spos", "strategy: darts"))
+
+
+def _link_prepare(name: str):
+    def plant(run: Path, w: World) -> None:
+        target = run / name
+        if target.exists():
+            target.unlink()
+        os.symlink(w.root / "victim", target)
+    return plant
 
 
 @pytest.fixture(scope="module")
@@ -383,14 +445,16 @@ def _argv(case: Case, w: World) -> list[str]:
         for key in ("run", "train_run"):
             if any(f"{{{key}}}" in a for a in case.argv):
                 names[key] = str(w.copy_run(key, case.id))
-                getattr(Prepare, case.prepare)(Path(names[key]), w)
+                prepare = (_link_prepare(case.prepare[5:]) if case.prepare.startswith("link:")
+                           else getattr(Prepare, case.prepare))
+                prepare(Path(names[key]), w)
     return [a.format(**names) for a in case.argv]
 
 
 @pytest.fixture(scope="module")
 def results(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     tmp = tmp_path_factory.mktemp("driver")
-    cases = [{"id": c.id, "argv": _argv(c, world), "env": {"OMP_NUM_THREADS": "1"}} for c in CASES]
+    cases = [{"id": c.id, "argv": _argv(c, world), "env": {"OMP_NUM_THREADS": "1"}, "fsize": c.fsize} for c in CASES]
     (tmp / "cases.json").write_text(json.dumps(cases))
     subprocess.run([sys.executable, str(DRIVER), str(tmp / "cases.json"), str(tmp / "results.json"), "2"],
                    check=True, timeout=600)
@@ -449,6 +513,14 @@ def test_resumed_runs_recover(results: dict[str, dict], world: World) -> None:
     grown = json.loads((world.root / "cases" / "resume_larger_budget" / "result.json").read_text())
     assert grown["evaluated"] == 6
     assert not (world.root / "dl_new").exists()  # a refused download URL creates nothing
+
+
+def test_planted_links_are_never_written_through(results: dict[str, dict], world: World) -> None:
+    """Issue 24: no case wrote to the target of a planted link, and a refused export left no folder."""
+    assert not (world.root / "victim").exists()
+    assert (world.root / "exp_link" / "network.json.tmp").is_symlink()
+    assert not os.path.lexists(world.root / "exp_link" / "network.json")
+    assert not (world.root / "exp_full").exists()  # the full-disk export removed its half-written folder
 
 
 def test_real_processes_no_traceback(world: World) -> None:

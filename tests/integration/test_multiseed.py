@@ -9,7 +9,7 @@ import pytest
 
 from tnas.cli import main
 from tnas.errors import TnasError
-from tnas.run.multiseed import parse_seeds, pop_axis
+from tnas.run.multiseed import parse_seeds, pop_axis, pop_sweep
 
 TINY = ["supernet.C=4", "train.epochs=3", "train.steps_per_epoch=12", "train.batch_size=32",
         "search.budget=24", "search.population=8", "search.parents=3", "search.mutations=4", "search.crossovers=4",
@@ -25,6 +25,10 @@ def test_parse_seeds():
         with pytest.raises(TnasError, match="for 'seeds'"):
             parse_seeds(bad)
     assert pop_axis({"a": "1", "seeds": "0-1", "workers": "2"}) == ({"a": "1"}, [0, 1], 2)
+    assert pop_sweep({"a": "1", "b": "x,y", "c": "1,2"}, {"c"}) == ({"a": "1", "c": "1,2"}, {"b": ["x", "y"]})
+    for bad in ("x,", "x,x"):
+        with pytest.raises(TnasError, match="a sweep lists distinct"):
+            pop_sweep({"b": bad})
     for bad, match in (({"seeds": "0-1", "workers": "0"}, "workers"), ({"workers": "2"}, "give the seeds"),
                        ({"seeds": "0-1", "seed": "3"}, "Both seed=3")):
         with pytest.raises(TnasError, match=match):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from tnas.cli._intermixed import intermixed
 from tnas.errors import TnasError
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tnas.run.config import list_presets, resolve_config
-    from tnas.run.multiseed import pop_axis, report_seeds
+    from tnas.run.multiseed import axis_args, is_axis
     from tnas.run.overrides import parse_override_args, split_preset_args, to_dict
     if args.list_presets:
         print("\n".join(list_presets()))
@@ -65,14 +66,17 @@ def run(args: argparse.Namespace) -> int:
             raise TnasError(f"--resume takes no preset ('{preset}'): the run's saved config is used; only overrides "
                             "of the search stage may follow, e.g. `tnas search --resume RUN_DIR search.budget=200`.")
         cfg = None
+        if is_axis(args.resume):
+            return _axis(args.resume, parse_override_args(overrides))
     else:
-        rest, seeds, workers = pop_axis(parse_override_args(overrides))
+        rest, seeds, sweep, workers = axis_args(parse_override_args(overrides), lambda o: resolve_config(preset, o))
         cfg = resolve_config(preset, rest)
         if args.show_config:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
         if seeds is not None:
-            return report_seeds("search", lambda s: resolve_config(preset, {**rest, "seed": str(s)}), seeds, workers)
+            return _axis(None, {}, lambda s, extra: resolve_config(preset, {**rest, **extra, "seed": str(s)}), seeds,
+                         sweep, workers)
     from tnas.run.search import Interrupted, run_search  # heavy imports only when a run starts
 
     try:
@@ -103,3 +107,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"Kendall tau over {kd['cells']} cells: {kd['tau']:.3f} (top 10%: {kd['tau_top10']:.3f})")
     print(f"run directory: {path}  (report.md, result.json)")
     return 0
+
+
+def _axis(resume: str | None, overrides: dict[str, str], make=None, seeds=None, sweep=None, workers: int = 1) -> int:
+    """Start a seeds axis / sweep (`make`, `seeds`, `sweep`), or finish the one in `resume`."""
+    from tnas.run.axis_pool import Kind
+    from tnas.run.config import config_from_dict
+    from tnas.run.multiseed import report_axis, resume_axis, run_axis, workers_override
+    from tnas.run.search import run_search
+
+    kind = Kind("search", run_search, config_from_dict)
+    if resume is None:
+        return report_axis(kind, lambda line: run_axis(kind, make, seeds, sweep, workers, line))
+    n = workers_override(overrides)
+    return report_axis(kind, lambda line: (resume_axis(kind, resume, n, line), Path(resume)))

@@ -100,7 +100,7 @@ def _split_args(items: list[str]) -> tuple[str, str | None, list[str]]:
 
 def _config(args: argparse.Namespace):
     """(config, seeds or None, workers): the resolved config and the seeds axis (`seeds=`, `workers=`)."""
-    from tnas.run.multiseed import pop_axis
+    from tnas.run.multiseed import axis_args
     from tnas.run.overrides import parse_override_args
 
     if not args.args:
@@ -110,20 +110,21 @@ def _config(args: argparse.Namespace):
         genotype, preset, overrides = "", None, []
     else:
         genotype, preset, overrides = _split_args(args.args)
-    rest, seeds, workers = pop_axis(parse_override_args(overrides))
+    from tnas.train.config import resolve_train_config, validate_train_config
+
+    rest, seeds, sweep, workers = axis_args(parse_override_args(overrides), lambda o: resolve_train_config(preset, o))
     genotype = read_genotype(genotype)
 
-    def make(seed: int | None = None):
-        from tnas.train.config import resolve_train_config, validate_train_config
-
-        cfg = resolve_train_config(preset, rest if seed is None else {**rest, "seed": str(seed)})
+    def make(seed: int | None = None, extra: dict[str, str] | None = None):
+        over = {**rest, **(extra or {})}
+        cfg = resolve_train_config(preset, over if seed is None else {**over, "seed": str(seed)})
         # set directly, not parsed as YAML: genotypes start with '|' or hold ': '
         cfg = dataclasses.replace(cfg, genotype=genotype, space=args.space or cfg.space)
         if not args.show_config:
             validate_train_config(cfg)  # --space and the genotype, before anything loads
         return cfg
 
-    return make, seeds, workers
+    return make, seeds, sweep, workers
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,16 +141,18 @@ def run(args: argparse.Namespace) -> int:
             raise TnasError("--resume takes the run directory only; its saved config is used (no genotype, --space, "
                             "preset or overrides).")
         cfg = None
+        from tnas.run.multiseed import is_axis
+
+        if is_axis(args.resume):
+            return _axis(args.resume)
     else:
-        make, seeds, workers = _config(args)
+        make, seeds, sweep, workers = _config(args)
         cfg = make()
         if args.show_config:
             print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
             return 0
         if seeds is not None:
-            from tnas.run.multiseed import report_seeds
-
-            return report_seeds("train", make, seeds, workers)
+            return _axis(None, make, seeds, sweep, workers)
     from tnas.train.run import (  # heavy imports only when a run starts
         TrainInterrupted,
         run_train,
@@ -166,3 +169,16 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n".join(summary(result, path)))
     return 0
+
+
+def _axis(resume: str | None, make=None, seeds=None, sweep=None, workers: int = 1) -> int:
+    """Start a seeds axis / sweep of `tnas train`, or finish the one in `resume`."""
+    from tnas.run.axis_pool import Kind
+    from tnas.run.multiseed import report_axis, resume_axis, run_axis
+    from tnas.train.config import train_config_from_dict
+    from tnas.train.run import run_train
+
+    kind = Kind("train", run_train, train_config_from_dict)
+    if resume is None:
+        return report_axis(kind, lambda line: run_axis(kind, make, seeds, sweep, workers, line))
+    return report_axis(kind, lambda line: (resume_axis(kind, resume, None, line), Path(resume)))

@@ -6,6 +6,8 @@ Class ids follow the sorted class-folder names (torchvision's ImageFolder conven
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +52,62 @@ def list_image_folder(
                 labels.append(label)
     if not files:
         raise TnasError(f"No images ({', '.join(EXTENSIONS)}) found under {root}. Expected {FOLDER_LAYOUT}.")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if empty and root.name not in ("val", "test"):  # a held-out folder may lack a class; training may not
+        raise TnasError(f"Class folder(s) {', '.join(repr(str(root / c)) for c in empty[:5])} hold no images "
+                        f"({', '.join(EXTENSIONS)}), so the network would get an output for a class it never sees. "
+                        "Add images or remove the empty folder(s).")
+    if len(classes) < 2:
+        raise TnasError(f"{root} has {len(classes)} class folder ({', '.join(classes)}); classification needs at least "
+                        f"two. Expected {FOLDER_LAYOUT}.")
     return files, np.asarray(labels, dtype=np.int64), list(classes)
 
 
+MAGIC = ((b"\x89PNG\r\n\x1a\n", 0), (b"\xff\xd8\xff", 0), (b"BM", 0), (b"WEBP", 8))
+
+
+def scan_files(paths: list[Path], sample: int = 64, rng: np.random.Generator | None = None) -> None:
+    """A fast check of image files before training (issue 24): every file is a readable regular
+    file, not empty, with a PNG/JPEG/BMP/WebP signature; a sample of `sample` files is decoded
+    fully. Raises a TnasError naming the first bad file."""
+    import stat as st
+
+    for path in paths:
+        try:
+            info = os.stat(path)
+            head = b""
+            if st.S_ISREG(info.st_mode) and info.st_size > 0:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+        except OSError as e:
+            raise TnasError(f"Image {path} cannot be read ({e.strerror}). Remove or fix the file (a broken or looping "
+                            f"link, a missing permission); expected {FOLDER_LAYOUT}.") from None
+        if not head:
+            what = "empty (0 bytes)" if st.S_ISREG(info.st_mode) else "not a regular file"
+            raise TnasError(f"Image {path} is {what}. Remove or replace it; expected {FOLDER_LAYOUT}.")
+        if not any(head[at : at + len(m)] == m for m, at in MAGIC):
+            raise TnasError(f"{path} is no PNG, JPEG, BMP or WebP image (its first bytes are {head[:8]!r}) although "
+                            "its name says so. Remove or replace it.")
+    rng = rng or np.random.default_rng(0)
+    for i in rng.choice(len(paths), size=min(sample, len(paths)), replace=False):
+        _open(paths[int(i)], None)
+
+
 def _open(path: Path, size: tuple[int, int] | None) -> Image.Image:
+    """One image file decoded (grey or RGB, resized to `size`); bad files and decompression bombs
+    are a TnasError naming the file."""
     try:
-        with Image.open(path) as img:
-            img.load()
-    except (OSError, UnidentifiedImageError) as e:
-        raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise TnasError(f"Refusing image {path}: {e} Remove or shrink it.") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise TnasError(f"Could not decode image {path} ({reason}). Remove or replace the file; expected "
+                        f"{FOLDER_LAYOUT}.") from None
     img = img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F", "LA") else "RGB")
     if size is not None and img.size != size:
         img = img.resize(size, Image.BILINEAR)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -77,12 +78,22 @@ def center_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:
 
 
 def open_rgb(path: Path) -> Image.Image:
-    """An image file decoded to RGB; a clear error naming the file when it cannot be decoded."""
+    """An image file decoded to RGB; a clear error naming the file when it cannot be decoded (not an
+    image, empty, truncated, unreadable, a link loop) or is a decompression bomb (more pixels than
+    Pillow's Image.MAX_IMAGE_PIXELS: refused, never decoded)."""
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError) as e:
-        raise TnasError(f"Could not decode image {path} ({e}). Expected {FOLDER_LAYOUT}.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise TnasError(f"Refusing image {path}: {e} Remove or shrink it (or raise PIL.Image.MAX_IMAGE_PIXELS in your "
+                        "own code if you trust the file).") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as e:
+        # Pillow reports some damaged files as SyntaxError / ValueError / EOFError
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise TnasError(f"Could not decode image {path} ({reason}). Remove or replace the file; expected "
+                        f"{FOLDER_LAYOUT}.") from None
 
 
 def folder_pools(root: Path) -> tuple[Path, Path]:
@@ -109,7 +120,11 @@ class FolderImages(Dataset):
     def __getitem__(self, key: Key) -> tuple[Tensor, int]:
         i, seed = key
         path = self.root / self.files[i]
-        img = open_rgb(path)
+        try:
+            img = open_rgb(path)
+        except TnasError:  # reported by `decode` in the main process: never as a worker traceback
+            s = self.image_size
+            return torch.zeros(3, s, s, dtype=torch.uint8), -1 - i
         s = self.image_size
         if seed is NO_AUGMENT:
             img = img.resize((s, s), Image.BILINEAR, box=center_box(*img.size, s))
@@ -123,9 +138,17 @@ class FolderImages(Dataset):
 
 def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int,
            pin: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
-    """(uint8 [b, 3, S, S], long [b]) per list of keys, decoded by `workers` processes (0: here)."""
-    return iter(DataLoader(images, batch_sampler=keys, num_workers=workers, pin_memory=pin,
-                           prefetch_factor=PREFETCH if workers else None))
+    """(uint8 [b, 3, S, S], long [b]) per list of keys, decoded by `workers` processes (0: here).
+    A file that does not decode is a TnasError naming it, raised here (tnas's own message)."""
+    loader = DataLoader(images, batch_sampler=keys, num_workers=workers, pin_memory=pin,
+                        prefetch_factor=PREFETCH if workers else None)
+    for x, y in loader:
+        if bool((y < 0).any()):
+            bad = -1 - int(y[y < 0][0])
+            path = images.root / images.files[bad]
+            open_rgb(path)  # raises, with the reason, in this process
+            raise TnasError(f"Could not decode image {path} in a data worker. Remove or replace the file.")
+        yield x, y
 
 
 class StreamedImageSet:

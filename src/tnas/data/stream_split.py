@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tnas.data.folder import list_image_folder
+from tnas.data.folder import list_image_folder, scan_files
 from tnas.data.imageset import DataSplits, ImageSet
 from tnas.data.split import stratified_limit
 from tnas.data.stream import NO_AUGMENT, FolderImages, StreamedImageSet, decode, folder_pools
@@ -79,6 +79,8 @@ def open_stream(root: str | Path, *, holdout: int, image_size: int | None, split
     test_files, test_labels, _ = _listing(test_dir, classes)
     files, labels = _limited(files, labels, limit, np.random.default_rng([split_seed, 1, 0]))
     test_files, test_labels = _limited(test_files, test_labels, limit, np.random.default_rng([split_seed, 1, 2]))
+    # before the run directory is claimed: a bad file is an error now, not hours into an epoch
+    scan_files([train_dir / f for f in files] + [test_dir / f for f in test_files])
     if not 1 <= holdout < len(files):
         raise TnasError(f"data.holdout={holdout} images cannot be held out of the {len(files)} images in {train_dir}: "
                         f"expected 1 to {len(files) - 1}. Lower data.holdout (SPOS holds out 50000 of ImageNet's "

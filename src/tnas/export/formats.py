@@ -20,7 +20,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from tnas.errors import TnasError, write_error
+from tnas.safeio import atomic_path, atomic_text, atomic_write
 
 _log = logging.getLogger(__name__)
 
@@ -38,14 +38,15 @@ FORMATS = ("state", "torchscript", "onnx")
 TOLERANCE = 1e-4
 # loggers of the ONNX exporter and its graph optimizer, which report every pass at INFO
 _CHATTY = ("torch.onnx", "onnxscript", "onnx_ir")
+FIX = "or choose another folder with --out DIR."
 
 
 def write_state(net: nn.Module, spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     """network.pt (state_dict, tensors only) and network.json; returns {'files', 'bytes'}."""
     weights, desc = folder / "network.pt", folder / "network.json"
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    _atomic(weights, lambda tmp: torch.save(state, tmp))
-    _atomic(desc, lambda tmp: tmp.write_text(json.dumps(spec, indent=2) + "\n"))
+    atomic_write(weights, lambda f: torch.save(state, f), fix=FIX)
+    atomic_text(desc, json.dumps(spec, indent=2, allow_nan=False) + "\n", fix=FIX)
     return {"files": [weights.name, desc.name], "bytes": weights.stat().st_size}
 
 
@@ -55,7 +56,7 @@ def write_torchscript(net: nn.Module, sample: Tensor, folder: Path) -> dict[str,
     with torch.no_grad():
         # check_trace off: the reloaded file is compared below, on another batch size, which is stricter
         traced = torch.jit.trace(net, sample[:2], check_trace=False)
-    _atomic(path, lambda tmp: torch.jit.save(traced, str(tmp)))
+    atomic_write(path, lambda f: torch.jit.save(traced, f), fix=FIX)
     loaded = torch.jit.load(str(path), map_location="cpu")  # the file just written, to check it
     diff = _max_diff(lambda x: loaded(x), net, sample)
     _check(diff, "TorchScript", path)
@@ -94,7 +95,8 @@ def write_onnx(net: nn.Module, sample: Tensor, folder: Path) -> dict[str, Any]:
                 lg.setLevel(level)
             _log.debug("torch.onnx.export said:\n%s", chatter.getvalue())
 
-    _atomic(path, export)
+    with atomic_path(path, FIX) as tmp:  # the exporter wants a file name: a fresh private folder
+        _written(export, tmp, path)
     out: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size, "max_abs_diff": None}
     try:
         import onnxruntime as ort
@@ -124,14 +126,17 @@ def _check(diff: float, what: str, path: Path) -> None:
                         "network.pt is unaffected.")
 
 
-def _atomic(path: Path, write: Any) -> None:
-    """Write `path` through a temporary file and a rename (a failed export leaves no half file)."""
-    tmp = path.with_name(path.name + ".tmp")
+def _written(write: Any, tmp: Path, path: Path) -> None:
+    """Run a writer that takes a file name; its OSError, or the RuntimeError torch raises for a
+    short write (a full disk), is a TnasError naming `path`."""
     try:
         write(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise write_error(path, e, "or choose another folder with --out DIR.") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and not _short_write(e):
+            raise
+        raise write_error(path, e, FIX) from None
+
+
+def _short_write(e: BaseException) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in ("unexpected pos", "no space", "file too large", "write", "errno"))

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tnas.export.validate import check_result, check_spec, warn_accuracy
 from tnas.data import DataSplits, load_dataset
 from tnas.errors import TnasError
 from tnas.evaluate import eval_batches, recalibrate_bn
@@ -164,13 +165,17 @@ def load_trained_supernet(path: str | Path, device: str | torch.device = "cpu") 
     """The trained supernet of a finished `tnas search` run and its search stage's own batches."""
     path, device = Path(path), resolve_device(str(device))
     ck = load_checkpoint(path / "ckpt" / "last.pt")
-    if ck.get("phase") != "done" or not (path / "result.json").is_file():
+    if ck.get("phase") == "done" and not (path / "result.json").is_file():
+        raise TnasError(f"'{path}' is a finished search whose result.json is missing; write it again with "
+                        f"`tnas search --resume {path}` (it finishes at once), then export.")
+    if ck.get("phase") != "done":
         state = ck.get("state") if isinstance(ck.get("state"), dict) else {}
         raise TnasError(f"'{path}' is an unfinished search (phase {ck.get('phase')!r}, {state.get('epoch', '?')} epochs "
                         f"done): it has no found network yet. Finish it with `tnas search --resume {path}`, then export.")
     cfg = config_from_dict(ck["config"])
     result = _result(path)
     space = get_space(cfg.space)
+    check_result(result, path, space)
     data = load_dataset(cfg.data.name, cfg.data.root, device=device, split_seed=cfg.data.split_seed,
                         limit=cfg.data.limit, image_size=cfg.data.image_size)
     train = data.train
@@ -199,7 +204,9 @@ def _from_search(path: Path, device: torch.device) -> Rebuilt:
     recalibrate_bn(supernet, arch, run.calib, len(run.calib))
     net = supernet.extract(arch).eval()
     valid, train = run.valid, run.data.train
-    checks = {"valid_acc": accuracy(net, valid), "supernet_valid_acc": result.get("supernet_valid_acc"),
+    measured = accuracy(net, valid)
+    warn_accuracy(measured, result.get("supernet_valid_acc"), path)
+    checks = {"valid_acc": measured, "supernet_valid_acc": result.get("supernet_valid_acc"),
               "bn_batches": len(run.calib), "valid_images": sum(int(y.numel()) for _, y in valid)}
     return Rebuilt(net, space, arch, run.size, "extract", "search", str(path),
                    normalization={"mean": list(train.mean), "std": list(train.std)},
@@ -215,6 +222,8 @@ def _from_train(path: Path, tree: dict[str, Any], device: torch.device) -> Rebui
                         f"network is not trained yet. Finish it with `tnas train --resume {path}`, then export.")
     cfg = train_config_from_dict(ck["config"])
     result = _result(path)
+    space = get_space(cfg.space)
+    check_result(result, path, space, expect_arch=space.from_genotype(cfg.genotype).tolist(), kind="train")
     spec = {"space": cfg.space, "arch": result["arch"], "builder": "network", "size": result["net"],
             "options": {"auxiliary": cfg.reg.auxiliary}}
     net = build_from_spec(spec, ck["model"], device)
@@ -238,6 +247,7 @@ def _from_export(path: Path, device: torch.device) -> Rebuilt:
         found = spec.get("version") if isinstance(spec, dict) else type(spec).__name__
         raise TnasError(f"'{spec_path}' is not a {SPEC_FORMAT} description of version {SPEC_VERSION} (found {found!r}); "
                         "export the run again with this tnas: `tnas export RUN_DIR`.")
+    check_spec(spec, spec_path)
     weights = path / WEIGHTS_NAME
     if not weights.is_file():
         raise TnasError(f"'{path}' has {SPEC_NAME} but no {WEIGHTS_NAME}; export the run again with "
@@ -261,7 +271,7 @@ def build_from_spec(spec: dict[str, Any], state: dict[str, Tensor], device: torc
         arch = torch.tensor(spec["arch"], dtype=torch.long)
         size = NetSize(**spec["size"])
         builder, options = spec["builder"], dict(spec.get("options") or {})
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise TnasError(f"The network description lacks or mangles {e}; export the run again with "
                         "`tnas export RUN_DIR`.") from None
     space.validate(arch)

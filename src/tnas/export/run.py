@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tnas.errors import TnasError, unknown, write_error
-from tnas.export.formats import FORMATS, TOLERANCE, write_onnx, write_state, write_torchscript
+from tnas.errors import TnasError, unknown
+from tnas.run import lock
+from tnas.run.lock import LOCK_NAME
+from tnas.safeio import ensure_dir
+from tnas.export.formats import FIX, FORMATS, TOLERANCE, write_onnx, write_state, write_torchscript
 from tnas.export.rebuild import SPEC_NAME, rebuild
 from tnas.seeds import stream
 
@@ -48,11 +53,25 @@ def export_run(path: str | Path, out: str | Path | None = None, formats: Sequenc
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TnasError(f"--out '{out}' is an existing file; pass a folder for the exported files.")
-    built = rebuild(src, device)
+    # a run directory is locked while it is read, so no resume rewrites it meanwhile
+    held = None if lock.holds(src) or not (src / "config.yaml").is_file() else lock.acquire(src, read_only_ok=True)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(out, e, "or choose another folder with --out DIR.") from None
+        built = rebuild(src, device)
+        new_folder = not os.path.lexists(out)
+        ensure_dir(out, FIX)
+        try:
+            report = _write(built, formats, out)
+        except BaseException:
+            _remove_partial(out, new_folder)
+            raise
+    finally:
+        if held is not None:
+            lock.release(src)
+    _log.info("exported %s (%s) to %s", report["genotype"], ", ".join(formats), out)
+    return report
+
+
+def _write(built: Any, formats: Sequence[str], out: Path) -> dict[str, Any]:
     net = built.network.cpu().eval()
     sample = built.sample
     if sample is None:  # no data loaded (train run, export folder): normalised images are ~N(0, 1) per channel
@@ -67,5 +86,23 @@ def export_run(path: str | Path, out: str | Path | None = None, formats: Sequenc
     if "state" in formats:  # last, so network.json lists the checked files beside it
         spec = {**built.spec(), "exports": {f: report[f] for f in ("torchscript", "onnx") if f in report}}
         report["state"] = write_state(net, spec, out)
-    _log.info("exported %s (%s) to %s", report["genotype"], ", ".join(formats), out)
     return report
+
+
+def _remove_partial(out: Path, new_folder: bool) -> None:
+    """After a failed export: remove the folder it created (only tnas's own files are in it), so a
+    full disk leaves no half-written export; a folder that existed before is left as it was
+    (each file in it is replaced atomically, so none is half-written)."""
+    if not new_folder:
+        return
+    names = {"network.pt", "network.json", "network.torchscript.pt", "network.onnx", LOCK_NAME}
+    for entry in out.iterdir():
+        if entry.name in names or entry.name.endswith(".tmp"):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    try:
+        out.rmdir()
+    except OSError:  # something else was put there meanwhile: keep it
+        pass

@@ -7,29 +7,22 @@ code, whatever `ckpt/last.pt` holds (issue 10).
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tnas.errors import RUN_WRITE_FIX, TnasError, write_error
+from tnas.errors import RUN_WRITE_FIX, TnasError
+from tnas.safeio import atomic_write, ensure_dir
 
 CKPT_VERSION = 1
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save `state` (+ version) to `path` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"version": CKPT_VERSION, **state}, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch's zip writer reports a full disk as RuntimeError
-        raise write_error(path, e, RUN_WRITE_FIX) from None
+    """torch.save `state` (+ version) to `path` atomically, never through a link (`tnas.safeio`)."""
+    ensure_dir(path.parent, RUN_WRITE_FIX)
+    atomic_write(path, lambda f: torch.save({"version": CKPT_VERSION, **state}, f), fsync=True, fix=RUN_WRITE_FIX)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from tnas.evaluate.score import MemoScore
 from tnas.evaluate.batches import pass_batches
 from tnas.run.report import final_record, ranking_section, summary_lines
 from tnas.run.rundir import RunDir
+from tnas.safeio import atomic_text, atomic_write
 from tnas.run.scoring import run_scorer
 from tnas.run.truth import ground_truth, kendall, score_kendall
 from tnas.sampler.softmax import categorical_entropy
@@ -147,7 +148,7 @@ def plot_op_probs(path: Path, result: dict[str, Any], history: list[dict[str, An
     for extra in flat[len(names) + 1:]:
         extra.axis("off")
     fig.tight_layout()
-    fig.savefig(path / "op_probs.png", dpi=100)
+    atomic_write(path / "op_probs.png", lambda f: fig.savefig(f, format="png", dpi=100))  # never through a link
     plt.close(fig)
     return "op_probs.png"
 
@@ -170,7 +171,7 @@ def write_gradient_report(path: Path, result: dict[str, Any], history: list[dict
     for title, name in ranking_section(path, result):
         if name:
             lines += ["", f"## {title}", "", f"![{title}]({name})"]
-    (path / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_text(path / "report.md", "\n".join(lines) + "\n")
 
 
 def distribution_table(result: dict[str, Any]) -> list[str]:

@@ -30,9 +30,10 @@ from tnas.version import __version__
 from tnas.errors import TnasError
 from tnas.registry import Registry
 from tnas.run.checkpoint import save_checkpoint
+from tnas.run import lock
 from tnas.run.dist import resolve_device
 from tnas.run.overrides import flatten, to_dict
-from tnas.run.rundir import RunDir, environment, shared_run_path
+from tnas.run.rundir import LogFile, RunDir, environment, shared_run_path
 from tnas.run.track import Tracker, attach_trackers, check_trackers, discard_trackers, log_result, open_trackers
 from tnas.seeds import stream_seed
 
@@ -155,13 +156,18 @@ def open_run_dir(job: Job, checkpoint: dict[str, Any] | None = None, resume: str
     cfg = job.cfg
     if checkpoint is not None:
         assert resume is not None
+        if job.is_main:
+            lock.acquire(resume)  # held already when tnas.run.resume.open_run opened it
         job.load_state_dict(checkpoint)
         run = RunDir(Path(resume), enabled=job.is_main)
         step, n_search = job.position()
         run.truncate_logs(step, n_search=n_search)
         return run
     world = getattr(getattr(job, "dist", None), "world", 1)
-    run = RunDir(shared_run_path(job.is_main, world, cfg.out, cfg.space, job.tag(), cfg.seed), enabled=job.is_main)
+    path = shared_run_path(job.is_main, world, cfg.out, cfg.space, job.tag(), cfg.seed)
+    if job.is_main:
+        lock.acquire(path)  # a fresh folder: nobody else can hold it yet
+    run = RunDir(path, enabled=job.is_main)
     run.write_config(to_dict(cfg), {"tnas_version": __version__, **job.meta()})
     run.write_env(environment(job.device))
     for name, text in job.files().items():
@@ -213,26 +219,56 @@ def run_job(job_type: type[Job], cfg: Any, *, checkpoint: dict[str, Any] | None 
         except BaseException:
             discard_trackers(opened)
             raise
-        if not job.is_main:  # one console, one set of logs
-            progress_bar = False
-            logging.getLogger("tnas").setLevel(logging.WARNING)
-        _log.info("run directory: %s", run.path)
-        session = Session(job, run, StopFlag(), progress_bar)
-        status = "failed"
         try:
-            if run.enabled:
-                run.trackers += [*opened, *trackers]
-                attach_trackers(opened, run.path)
-                run.log_params(flatten(to_dict(cfg)))
-            with catch_sigint(session.flag), logging_redirect_tqdm():
-                job.fit(session)
-                result = job.finish(session)
-            if run.enabled:
-                log_result(run.trackers, run.path, result)  # genotype tag, result files as artifacts
-            status = "finished"
-        except Interrupted:
-            status = "interrupted"
-            raise
+            with log_file(run):
+                return _drive(job, run, cfg, progress_bar, opened, trackers, resumed=checkpoint is not None)
         finally:
-            run.close(status)
+            lock.release(run.path)
+
+
+@contextmanager
+def log_file(run: RunDir) -> Iterator[None]:
+    """The 'tnas' loggers' INFO lines also go to RUN/log.txt while the run lasts (main process)."""
+    if not run.enabled:
+        yield
+        return
+    handler, logger = LogFile(run.path / "log.txt"), logging.getLogger("tnas")
+    old_level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:  # a library caller that configured no logging
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+
+
+def _drive(job: Job, run: RunDir, cfg: Any, progress_bar: bool, opened: list[Tracker], trackers: Sequence[Tracker],
+           resumed: bool) -> tuple[dict[str, Any], Path]:
+    """Fit and finish an opened job; `opened` are the config's trackers (opened before the run
+    directory was claimed), `trackers` the caller's; all are closed with the run's status."""
+    if not job.is_main:  # one console, one set of logs
+        progress_bar = False
+        logging.getLogger("tnas").setLevel(logging.WARNING)
+    _log.info("run directory: %s%s", run.path, " (resumed)" if resumed else "")
+    session = Session(job, run, StopFlag(), progress_bar)
+    status = "failed"
+    try:
+        if run.enabled:
+            run.trackers += [*opened, *trackers]
+            attach_trackers(opened, run.path)
+            run.log_params(flatten(to_dict(cfg)))
+        with catch_sigint(session.flag), logging_redirect_tqdm():
+            job.fit(session)
+            result = job.finish(session)
+        if run.enabled:
+            log_result(run.trackers, run.path, result)  # genotype tag, result files as artifacts
+        status = "finished"
+    except Interrupted:
+        status = "interrupted"
+        raise
+    finally:
+        run.close(status)
     return result, run.path

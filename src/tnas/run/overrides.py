@@ -129,10 +129,10 @@ def _parse(key: str, raw: str, text_ok: bool) -> Any:
     field (`text_ok`) takes text that is no valid YAML as it is."""
     try:
         return yaml.safe_load(raw)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer of more than 4300 digits
         if text_ok:
             return raw
-        problem = getattr(e, "problem", None) or type(e).__name__
+        problem = getattr(e, "problem", None) or ("too many digits" if isinstance(e, ValueError) else type(e).__name__)
         raise TnasError(f"Bad value {raw!r} for '{key}': it is not a valid YAML value ({problem}). Give a plain "
                         "number, true/false or null, or close the brackets of a list.") from None
 

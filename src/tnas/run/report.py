@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tnas.run.report_plots import plot_ranking, plot_search  # noqa: E402
 from tnas.run.rundir import read_jsonl  # noqa: E402
+from tnas.safeio import atomic_text, atomic_write  # noqa: E402
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -34,7 +35,7 @@ def plot_training(run: Path, history: list[dict[str, Any]]) -> str | None:
     ax[2].set(title="eps schedule", xlabel="epoch", ylim=(-0.05, 1.05))
     ax[2].legend()
     fig.tight_layout()
-    fig.savefig(run / "training.png", dpi=110)
+    atomic_write(run / "training.png", lambda f: fig.savefig(f, format="png", dpi=110))  # never through a link
     plt.close(fig)
     return "training.png"
 
@@ -52,7 +53,7 @@ def plot_scores(run: Path) -> str | None:
     ax.set(title="held-out score of sampled architectures", xlabel="training step", ylabel="score")
     ax.legend(markerscale=3)
     fig.tight_layout()
-    fig.savefig(run / "scores.png", dpi=110)
+    atomic_write(run / "scores.png", lambda f: fig.savefig(f, format="png", dpi=110))  # never through a link
     plt.close(fig)
     return "scores.png"
 
@@ -118,4 +119,4 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
                         ("Search stage", plot_search(run, history)), *ranking_section(run, result)):
         if name:
             lines += ["", f"## {title}", "", f"![{title}]({name})"]
-    (run / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_text(run / "report.md", "\n".join(lines) + "\n")

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import yaml
 
 from tnas.version import __version__
-from tnas.errors import TnasError
+from tnas.errors import TnasError, cut
+from tnas.run import lock
 from tnas.run.checkpoint import load_checkpoint
-from tnas.run.overrides import apply_overrides, to_dict
+from tnas.run.overrides import apply_overrides, flatten, to_dict
 from tnas.run.rundir import RunDir
 
 _log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ RESUMABLE_KEYS = ("search.budget", "search.population", "search.parents", "searc
                   "eval.tau_top_cells", "eval.bench_path", "track.mlflow", "track.mlflow_experiment", "track.wandb")
 
 Command = Literal["search", "train"]
+_MISSING = object()
 
 
 def read_run_config(run: Path) -> dict[str, Any]:
@@ -66,10 +68,34 @@ def open_run(resume: str | Path, command: Command) -> tuple[Path, dict[str, Any]
         other = "train" if command == "search" else "search"
         raise TnasError(f"'{path}' is a `tnas {other}` run, not a `tnas {command}` run; resume it with "
                         f"`tnas {other} --resume {path}`.")
+    if lock.main_rank():  # held until the run ends (released by tnas.run.job.run_job)
+        lock.acquire(path)
     ck = load_checkpoint(path / "ckpt" / "last.pt")
     if not isinstance(ck.get("config"), dict):
         raise TnasError(f"Checkpoint '{path / 'ckpt' / 'last.pt'}' holds no config; it is damaged. Start a new run.")
+    kind: Command = "train" if "genotype" in ck["config"] else "search"
+    if kind != command:
+        raise TnasError(f"Checkpoint '{path / 'ckpt' / 'last.pt'}' was written by `tnas {kind}`, but config.yaml "
+                        f"says `tnas {command}`: the run directory mixes two runs. Resume it with `tnas {kind} --resume "
+                        f"{path}` if the checkpoint is the run you want, or start a new run.")
+    check_saved_config(path, tree, ck["config"])
     return path, tree, ck
+
+
+def check_saved_config(path: Path, tree: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Refuse a config.yaml that disagrees with the checkpoint's config (a resume uses the
+    checkpoint's, so an edit would be silently ignored), except in the keys a resume may change."""
+    # through YAML, as config.yaml was written: tuples become lists, the same floats come back
+    expect, found = flatten(yaml.safe_load(yaml.safe_dump(saved))), flatten({k: v for k, v in tree.items() if k != "_meta"})
+    differ = sorted(k for k in set(expect) | set(found)
+                    if k not in RESUMABLE_KEYS and expect.get(k, _MISSING) != found.get(k, _MISSING))
+    if differ:
+        shown = ", ".join(f"{k}: config.yaml {cut(found.get(k, '(absent)'))} vs checkpoint {cut(expect.get(k, '(absent)'))}"
+                          for k in differ[:5])
+        raise TnasError(f"'{path / 'config.yaml'}' disagrees with the checkpoint ({shown}{', ...' if len(differ) > 5 else ''}). "
+                        "A resumed run continues with the checkpoint's settings, so an edit of config.yaml would be "
+                        "ignored. Undo the edit (only search-stage keys may change, as overrides: `--resume RUN "
+                        "search.budget=300`), or start a new run with the settings you want.")
 
 
 def resume_overrides(cfg: Any, overrides: Mapping[str, str] | None, run: Path, tree: dict[str, Any],

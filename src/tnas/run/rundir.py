@@ -8,12 +8,16 @@ Layout (only rank 0 writes):
 A new directory is claimed atomically (`claim_run_dir`: create-exclusive, then the suffix -1, -2,
 ... on collision), so two runs started with the same name, seed and second never share one. Every
 failed write (full disk, read-only folder, a file where a folder should be) is a TnasError naming
-the file; a log line torn by a crash is dropped on resume.
+the file; a log line torn by a crash is dropped on resume. No write follows a link: files are
+replaced atomically or appended through `tnas.safeio`, which refuses a symbolic link, folder or
+FIFO planted at any name tnas writes. The JSON files are strict JSON: a NaN or infinite number is
+written as null. `log.txt` holds the run's console log (INFO and up), appended on resume.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -28,6 +32,7 @@ import yaml
 
 from tnas.version import __version__
 from tnas.errors import RUN_WRITE_FIX, write_error
+from tnas.safeio import append_text, atomic_text, ensure_dir, open_append, write_all
 from tnas.run.track import TensorBoardTracker, Tracker
 
 _log = logging.getLogger(__name__)
@@ -71,11 +76,25 @@ def writing(path: Path) -> Iterator[None]:
         raise write_error(path, e, RUN_WRITE_FIX) from None
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with every NaN / infinite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, default: Any = float, **kw: Any) -> str:
+    """Strict JSON of `obj` (NaN and infinities -> null); `default` converts other objects (numpy
+    or 0-d tensor numbers -> float)."""
+    return json.dumps(finite(obj), default=lambda o: finite(default(o)), allow_nan=False, **kw)
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with writing(path):
-        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+    atomic_text(path, dumps(obj, default=str, indent=2) + "\n", RUN_WRITE_FIX)
 
 
 def claim_run_dir(root: str | Path, name: str) -> Path:
@@ -121,29 +140,25 @@ class RunDir:
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = Path(path)
         self.enabled = enabled
+        self._replayed: dict[str, int] = {}  # kept search events a resumed GA logs again, by content
         # where log_metrics sends scalars besides metrics.jsonl (`tnas.run.track`); run_job adds
         # MLflow / W&B / the caller's own
         self.trackers: list[Tracker] = [TensorBoardTracker(self.path / "tb")] if enabled else []
         if enabled:
-            with writing(self.path / "ckpt"):
-                (self.path / "ckpt").mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.path / "ckpt", RUN_WRITE_FIX)
+            if os.path.lexists(self.path / "tb"):
+                ensure_dir(self.path / "tb", RUN_WRITE_FIX)  # a link in its place is refused
 
     # ---- writers ----------------------------------------------------------------------
     def write_config(self, cfg: dict[str, Any], extra: dict[str, Any]) -> None:
         if self.enabled:
             text = yaml.safe_dump({**cfg, "_meta": extra}, sort_keys=False)
-            tmp = self.path / "config.yaml.tmp"
-            with writing(self.path / "config.yaml"):
-                tmp.write_text(text)
-                os.replace(tmp, self.path / "config.yaml")
+            atomic_text(self.path / "config.yaml", text, RUN_WRITE_FIX)
 
     def write_text(self, name: str, text: str) -> None:
         """Write the file `name` of the run directory atomically."""
         if self.enabled:
-            tmp, path = self.path / f"{name}.tmp", self.path / name
-            with writing(path):
-                tmp.write_text(text)
-                os.replace(tmp, path)
+            atomic_text(self.path / name, text, RUN_WRITE_FIX)
 
     def write_env(self, env: dict[str, Any]) -> None:
         if self.enabled:
@@ -153,6 +168,10 @@ class RunDir:
         """Append one event to metrics.jsonl and its numbers, as `phase/key` scalars at its step, to
         every tracker (TensorBoard, and MLflow / W&B when configured)."""
         if not self.enabled:
+            return
+        key = _key(record) if self._replayed else ""
+        if self._replayed.get(key):  # a resumed search replaying a generation event it kept (truncate_logs)
+            self._replayed[key] -= 1
             return
         self._append("metrics.jsonl", [record])
         if "step" in record:
@@ -173,9 +192,7 @@ class RunDir:
             self._append("archs.jsonl", rows)
 
     def _append(self, name: str, rows: list[dict[str, Any]]) -> None:
-        path = self.path / name
-        with writing(path), open(path, "a") as f:
-            f.write("".join(json.dumps(r, default=float) + "\n" for r in rows))
+        append_text(self.path / name, "".join(dumps(r) + "\n" for r in rows), RUN_WRITE_FIX)
 
     def truncate_logs(self, step: int, n_search: int = 0) -> None:
         """On resume, drop events written after the checkpoint (they will be redone): train
@@ -194,19 +211,22 @@ class RunDir:
                 if row.get("phase") == "eval":  # the final results: written again when the run finishes
                     continue
                 if row.get("phase") == "search" and name == "metrics.jsonl":
-                    # one event per evaluation (step = evaluations so far) is kept up to the memo's count;
-                    # per-generation events are all written again as the resumed GA replays its generations
-                    if "generation" not in row and _step_of(row) <= n_search:
+                    # one event per evaluation (step = evaluations so far) is kept up to the memo's count,
+                    # and so is each per-generation event of those evaluations: the resumed GA replays
+                    # its generations and logs them again, identical, and log_metrics drops those
+                    # repeats, so the rows keep the order of an uninterrupted run
+                    if _step_of(row) <= n_search:
                         keep.append(row)
+                        if "generation" in row:
+                            self._replayed[_key(row)] = self._replayed.get(_key(row), 0) + 1
                 elif row.get("phase") == "search":
                     seen += 1
                     if seen <= n_search:
                         keep.append(row)
                 elif _step_of(row) <= step:
                     keep.append(row)
-            if p.exists():
-                with writing(p):
-                    p.write_text("".join(json.dumps(r, default=float) + "\n" for r in keep))
+            if os.path.lexists(p):
+                atomic_text(p, "".join(dumps(r) + "\n" for r in keep), RUN_WRITE_FIX)
 
     def write_result(self, result: dict[str, Any]) -> None:
         if self.enabled:
@@ -216,6 +236,32 @@ class RunDir:
         """Close every tracker; `status` is 'finished', 'interrupted' or 'failed'."""
         for tracker in self.trackers:
             tracker.close(status)
+
+
+class LogFile(logging.Handler):
+    """The run's console log as `log.txt` (appended, never through a link; INFO and up)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.INFO)
+        self.path = path
+        self.fd = open_append(path, RUN_WRITE_FIX)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_all(self.fd, (self.format(record) + "\n").encode("utf-8", "replace"))
+        except OSError:  # a full disk must not end the run here; the checkpoint write reports it
+            pass
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        super().close()
+
+
+def _key(row: dict[str, Any]) -> str:
+    return dumps(row, sort_keys=True)
 
 
 def _step_of(row: dict[str, Any]) -> float:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from tnas.run.rundir import RunDir
+from tnas.safeio import atomic_text, atomic_write
 from tnas.supernet.registry import get_family
 
 _log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def plot_curves(run: Path, history: list[dict[str, Any]]) -> str | None:
     ax[2].plot(ep, [h["lr"] for h in history], marker="o")
     ax[2].set(title="learning rate (end of epoch)", xlabel="epoch")
     fig.tight_layout()
-    fig.savefig(run / "curves.png", dpi=110)
+    atomic_write(run / "curves.png", lambda f: fig.savefig(f, format="png", dpi=110))  # never through a link
     plt.close(fig)
     return "curves.png"
 
@@ -120,7 +121,7 @@ def write_report(run: Path, result: dict[str, Any], history: list[dict[str, Any]
     name = plot_curves(run, history)
     if name:
         lines += ["", "## Training", "", f"![Training curves]({name})"]
-    (run / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_text(run / "report.md", "\n".join(lines) + "\n")
 
 
 def finish(tr: Any, run: RunDir) -> dict[str, Any]:
