@@ -129,6 +129,13 @@ def _job(job: tuple[int, list[str], str, str, list[str]]) -> dict:
     seed, sets, scratch, record, names = job
     import torch
 
+    # every module this worker will use, imported now: the repository may change while a long study runs
+    import tnas.bench  # noqa: F401
+    import tnas.evaluate.score  # noqa: F401
+    import tnas.export  # noqa: F401
+    import tnas.run.search  # noqa: F401
+    import tnas.strategy.evolution  # noqa: F401
+
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     result, run = _train(seed, sets, Path(scratch))

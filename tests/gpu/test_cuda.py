@@ -131,3 +131,31 @@ def test_gradient_strategies_stay_fp32_on_cuda() -> None:
     one_shot = build(resolve_config(None, {"device": "cuda", "supernet.C": "4"})).accel
     gradient = build(resolve_config(None, {"device": "cuda", "supernet.C": "4", "strategy": "gdas"})).accel
     assert one_shot.bf16 == torch.cuda.is_bf16_supported() and not gradient.bf16
+
+
+def test_scores_on_cuda_match_cpu() -> None:
+    """Issue 22: every score runs on CUDA; the zero-cost proxies and the angle agree with the CPU
+    (fp32 without TF32; naswot's codes are exact, the gradients within float tolerance)."""
+    from tnas.evaluate.score import SCORES, Scorer, ScoreInputs, parse_score
+    from tnas.supernet.registry import NetSize, get_family
+
+    space = get_space("nb201")
+    size = NetSize(C=8, N=1, num_classes=10, in_channels=3, image_size=16)
+    x = torch.randn(16, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(16) % 10
+    archs = space.sample_uniform(4, torch.Generator().manual_seed(1))
+    out = {}
+    for dev in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        net = NB201Supernet(space, C=4, N=1).to(dev)
+        init = {n: p.detach().cpu().clone() for n, p in net.named_parameters()}
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(0.9).add_(0.01)
+        inputs = ScoreInputs(space, supernet=net, init_params=init, calib=[x.to(dev)], valid=[(x.to(dev), y.to(dev))],
+                             batches=[(x.to(dev), y.to(dev))],
+                             network=lambda a, dev=dev: get_family("nb201").network(space, a, size, {}).to(dev), seed=0)
+        with no_tf32():
+            out[dev] = {n: Scorer(parse_score(n), inputs)(archs) for n in SCORES.names()}
+    for n in SCORES.names():
+        assert torch.allclose(out["cpu"][n], out["cuda"][n], rtol=1e-3, atol=1e-3), n

@@ -97,3 +97,11 @@ def test_zero_cost_scores_are_deterministic(tmp_path: Path) -> None:
     b, _ = run_search(_cfg(tmp_path / "b", strategy="zero-cost", **{"search.score": "synflow"}), progress_bar=False)
     assert a["genotype"] == b["genotype"] and a["top5"] == b["top5"]
     assert torch.isfinite(torch.tensor(a["score"]["value"]))
+
+
+def test_feedback_score_loss_observes_minus_cross_entropy(tmp_path: Path) -> None:
+    _, run = run_search(_cfg(tmp_path, **{"sampler.feedback_score": "loss", "train.score_every": "1"}),
+                        progress_bar=False)
+    scores = [json.loads(x)["score"] for x in (run / "archs.jsonl").read_text().splitlines()
+              if json.loads(x)["phase"] == "train"]
+    assert len(scores) == 20 and all(s < 0 for s in scores)  # -cross-entropy, not an accuracy in %

@@ -11,6 +11,7 @@ the final cell is derived, scored on the supernet and looked up in the NB201 tab
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -158,7 +159,9 @@ def search_step(run: GradientJob, train_batch: Any, valid_batch: Any) -> dict[st
                         generator=p.gens["arch"], tau=tau, **common)
     else:
         out = tnas_g_step(p.supernet, p.sampler, p.optimizer, run.arch_optimizer, train_batch, valid_batch,
-                          generator=p.gens["arch"], tau=tau, step=p.state.step, cfg=g.tnas_g,
+                          generator=p.gens["arch"], tau=tau, step=p.state.step,
+                          cfg=dataclasses.replace(g.tnas_g, metric="loss") if cfg.sampler.feedback_score == "loss"
+                          else g.tnas_g,
                           baseline=p.state.baseline,
                           score_fn=None if run.feedback is None else lambda a: float(run.feedback(a[None])[0]),
                           **common)

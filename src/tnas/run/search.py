@@ -101,7 +101,9 @@ def train(parts: Parts, session: Session) -> None:
                             "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
 
     scorer = feedback_scorer(parts)
-    metric = cfg.train.metric if scorer is None else scorer.name
+    # sampler.feedback_score=loss is the loop's own -cross-entropy; accuracy keeps train.metric (older runs' meaning)
+    own = "loss" if cfg.sampler.feedback_score == "loss" else cfg.train.metric
+    metric = own if scorer is None else scorer.name
     feedback = Feedback(valid_batch, cfg.train.score_every, metric,
                         parts.state.baseline if cfg.train.relative_scores else None,
                         score_fn=None if scorer is None else lambda arch: scorer(arch[None])[0])
