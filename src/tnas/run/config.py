@@ -251,6 +251,7 @@ def validate_config(cfg: RunConfig) -> RunConfig:
                         f"at most {size}, the number of architectures in space '{cfg.space}' (the GA evaluates "
                         "each architecture once)")
     check_scores(cfg)
+    check_sampler(cfg)
     if cfg.eval.tau_cells > 0:
         if cfg.space != "nb201" or cfg.data.name not in TABLE_DATASETS:
             raise bad_value("eval.tau_cells", cfg.eval.tau_cells,
@@ -260,6 +261,30 @@ def validate_config(cfg: RunConfig) -> RunConfig:
 
         locate_table(cfg.eval.bench_path)  # fails now, naming every place looked at, not after training
     return cfg
+
+
+def check_sampler(cfg: RunConfig) -> None:
+    """sampler.name is registered and sampler.role one the strategy and sampler can play."""
+    from tnas.sampler import SAMPLERS
+    from tnas.sampler.roles import ROLES
+
+    sc = cfg.sampler
+    if sc.role not in ROLES:
+        raise unknown("sampler.role", sc.role, ROLES, "Set it with sampler.role=... (docs/sampler.md: what each role does).")
+    if sc.name != "auto":
+        SAMPLERS.get(sc.name)  # names the registered samplers and the closest match
+    if cfg.strategy in GRADIENT_STRATEGIES and (sc.role != "steer" or sc.name != "auto"):
+        key, value = ("sampler.role", sc.role) if sc.role != "steer" else ("sampler.name", sc.name)
+        raise bad_value(key, value, f"the default ({'steer' if key == 'sampler.role' else 'auto'}) for "
+                        f"strategy={cfg.strategy}: a gradient strategy learns its own distribution and trains on it; "
+                        "sampler roles and names are for the one-shot strategies (strategy=tnas-os)")
+    if cfg.strategy == "spos" and (sc.name not in ("auto", "uniform") or sc.role != "steer"):
+        key, value = ("sampler.name", sc.name) if sc.name not in ("auto", "uniform") else ("sampler.role", sc.role)
+        raise bad_value(key, value, "the default for strategy=spos, which trains uniformly by definition; use "
+                        "strategy=tnas-os with sampler.name / sampler.role for a learned sampler")
+    if sc.role != "steer" and sc.name == "uniform":
+        raise bad_value("sampler.role", sc.role, "steer for sampler.name=uniform: the uniform distribution learns "
+                        "nothing to seed, reject or reweight with; use sampler.name=tnas (or auto)")
 
 
 def check_scores(cfg: RunConfig) -> None:
@@ -305,11 +330,33 @@ def check_common(space: str, dataset: str, device: str, out: str) -> None:
         raise bad_value("out", out, "a folder for run directories, but it is an existing file; pick another path")
 
 
+_EPS_KEYS = ("sampler.eps0", "sampler.eps_inc", "sampler.eps_max")
+
+
 def resolve_config(preset: str | None = None, overrides: dict[str, str] | None = None) -> RunConfig:
     """Defaults <- preset <- overrides, validated (`validate_config`)."""
     cfg = RunConfig()
     cfg = apply_overrides(cfg, load_preset(preset or DEFAULT_PRESET), parse=False)
-    return validate_config(apply_overrides(cfg, overrides or {}, parse=True))
+    cfg = validate_config(apply_overrides(cfg, overrides or {}, parse=True))
+    _check_ignored_eps(cfg, overrides or {})
+    return cfg
+
+
+def _check_ignored_eps(cfg: RunConfig, overrides: dict[str, str]) -> None:
+    """An eps setting given with a role (or strategy) that never mixes the VAE into training is a mistake to name."""
+    from tnas.sampler.roles import USES_EPS
+
+    given = [k for k in _EPS_KEYS if k in overrides]
+    if not given:
+        return
+    if cfg.strategy == "tnas-os" and cfg.sampler.role not in USES_EPS:
+        raise bad_value(given[0], overrides[given[0]],
+                        f"no eps setting for sampler.role={cfg.sampler.role}: training stays uniform and the VAE only "
+                        "seeds the search, so eps is ignored; drop the override, or pick sampler.role=steer|reject|"
+                        "steer-unbiased")
+    if cfg.strategy == "spos":
+        raise bad_value(given[0], overrides[given[0]], "no eps setting for strategy=spos, which samples uniformly "
+                        "(eps stays 0); use strategy=tnas-os to mix in the VAE")
 
 
 def config_from_dict(tree: dict[str, Any]) -> RunConfig:

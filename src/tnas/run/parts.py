@@ -171,18 +171,36 @@ def load_data(cfg: RunConfig, device: torch.device, info: DistInfo) -> DataSplit
 
 
 def build_run_sampler(cfg: RunConfig, space: SearchSpace) -> Any:
-    """The one-shot sampler of `cfg.strategy` (tnas-os: the TNAS VAE, spos: uniform) from the
-    sampler registry, seeded from the stream 'sampler'.
+    """The one-shot sampler `sampler.name` (auto: the TNAS VAE for tnas-os, uniform for spos) from
+    the sampler registry, seeded from the stream 'sampler'.
 
     The VAE stays on the CPU whatever the run's device: it draws one architecture per training step,
     which on a GPU would be dozens of tiny kernels and a sync (the drawn indices are read back
     to pick the path); on the CPU it takes ~2 ms and overlaps the GPU's queued step. Its
     retraining once per epoch is ~0.1 s there (docs/results/throughput.md)."""
     seed = stream_seed(cfg.seed, "sampler")
-    if cfg.strategy != "tnas-os":
+    name = run_sampler_name(cfg)
+    if name == "uniform":
         return build_sampler("uniform", space, seed=seed)
-    return built(lambda: build_sampler("tnas", space, seed=seed, config=cfg.sampler, device="cpu"),
-                 "TNAS sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
+    options = {"device": "cpu"} if name == "tnas" else {}
+    sampler = built(lambda: build_sampler(name, space, seed=seed, config=cfg.sampler, **options),
+                    f"{name} sampler", "Lower sampler.vae.d_model / dim_feedforward / num_layers.")
+    missing = [m for m in _RUN_PROTOCOL if not hasattr(sampler, m)]
+    if missing:  # the registry's boundary: the loops then call these methods without probing
+        raise TnasError(f"Sampler '{name}' lacks {', '.join(missing)}, which tnas search calls. Subclass "
+                        "tnas.sampler.SamplerBase (it supplies defaults) or implement them (docs/sampler.md).")
+    return sampler
+
+
+_RUN_PROTOCOL = ("sample", "observe", "step", "state_dict", "load_state_dict", "draw", "propose", "rejects",
+                 "probability", "sampling_eps", "feedback_affects_sample")
+
+
+def run_sampler_name(cfg: RunConfig) -> str:
+    """The sampler a one-shot run uses: sampler.name, or for auto the strategy's (tnas-os: tnas, spos: uniform)."""
+    if cfg.sampler.name != "auto":
+        return cfg.sampler.name
+    return "tnas" if cfg.strategy == "tnas-os" else "uniform"
 
 
 def _check_feedback(cfg: RunConfig, steps: int) -> None:

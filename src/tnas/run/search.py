@@ -29,7 +29,6 @@ from tnas.run.result import finish
 from tnas.run.scoring import check_run_scores, feedback_scorer, run_scorer
 from tnas.run.track import Tracker
 from tnas.sampler.rejection import CountedConstraint
-from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
 from tnas.strategy.evolution import spos_ga
 from tnas.strategy.oneshot import Feedback, Shard, epoch_summary, train_epoch
@@ -81,10 +80,6 @@ class OneShotJob(Job):
         return result
 
 
-def _eps(sampler: Any) -> float:
-    return float(getattr(sampler, "sampling_eps", 0.0))
-
-
 def train(parts: Parts, session: Session) -> None:
     """Supernet training from `parts.state.epoch` to `cfg.train.epochs`, checkpointing each epoch."""
     cfg, st, run = parts.cfg, parts.state, session.run
@@ -98,7 +93,7 @@ def train(parts: Parts, session: Session) -> None:
         bar.update(1)
         if not math.isnan(score):
             run.log_archs([{"step": st.step, "phase": "train", "genotype": parts.supernet.space.to_genotype(arch),
-                            "score": score, "source": "vae" if from_vae else "uniform", "eps": _eps(parts.sampler)}])
+                            "score": score, "source": "vae" if from_vae else "uniform", "eps": parts.sampler.sampling_eps}])
 
     scorer = feedback_scorer(parts)
     # sampler.feedback_score=loss is the loop's own -cross-entropy; accuracy keeps train.metric (older runs' meaning)
@@ -120,7 +115,7 @@ def train(parts: Parts, session: Session) -> None:
                                parts.gens["arch"], parts.partial, steps=parts.steps_per_epoch,
                                grad_clip=cfg.train.grad_clip, feedback=feedback, shard=shard, constraint=allowed,
                                should_stop=should_stop, on_step=on_step,
-                               sync_every=parts.accel.sync_every)
+                               sync_every=parts.accel.sync_every, role=cfg.sampler.role)
             if not done:
                 _interrupt(parts, session)
             _finish_epoch(parts, session, t0, allowed)
@@ -149,7 +144,7 @@ def _finish_epoch(parts: Parts, session: Session, t0: float, allowed: CountedCon
         parts.feedback_scorer.refresh()  # a rank ensemble re-scores its reference on the trained-on supernet
     seconds = time.perf_counter() - t0
     record = {"phase": "train", "epoch": st.epoch + 1, "step": st.step, "lr": parts.optimizer.param_groups[0]["lr"],
-              **stats, **{f"sampler_{k}": v for k, v in sampler_stats.items()}, "eps": _eps(parts.sampler),
+              **stats, **{f"sampler_{k}": v for k, v in sampler_stats.items()}, "eps": parts.sampler.sampling_eps,
               "seconds": seconds}
     if allowed is not None:
         record.update({f"rejection_{k}": v for k, v in allowed.take().items()})
@@ -205,9 +200,8 @@ def search_stage(parts: Parts, session: Session) -> Any:
                                   init_params=parts.init_params, calib=calib, valid=valid)
         evaluator = MemoScore(space, parts.scorer, memo=parts.memo, on_eval=on_eval)
         parts.evaluator = SupernetEvaluator(parts.supernet, space, calib, valid)  # the report's supernet accuracies
-    init, limits = None, constraint(parts)
-    if isinstance(parts.sampler, TNASSampler) and parts.sampler.trained:
-        init = parts.sampler.sample_vae(s.population, g)
+    limits = constraint(parts)
+    init = parts.sampler.propose(s.population, g)  # the learned initial population (None: the GA draws its own)
     try:
         history = spos_ga(space, evaluator, s.budget, g, population=s.population, parents=s.parents,
                           mutations=s.mutations, crossovers=s.crossovers, mutate_prob=s.mutate_prob, init=init,

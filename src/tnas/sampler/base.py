@@ -6,6 +6,7 @@ better (pass -loss for a loss).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -36,6 +37,53 @@ class Sampler(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Architectures drawn for supernet training: archs long [n, D]; learned bool [n], True where
+    a row came from the learned distribution (not the uniform share); weight float [n], the
+    factor on that step's loss (1, or U(a) / Gamma(a) for the steer-unbiased role)."""
+
+    archs: Tensor
+    learned: Tensor
+    weight: Tensor
+
+
+class SamplerBase:
+    """Defaults for the methods the one-shot run talks to besides `Sampler`'s (a sampler that
+    learns nothing has nothing to add). Built-in samplers subclass it; so does a registered
+    sampler meant for `tnas search sampler.name=...`, overriding what it supports:
+
+    - `draw(n, generator)` -> Draw: training draws; default `sample` with no learned rows.
+    - `propose(n, generator)` -> long [n, D] or None: the learned initial population of the search
+      stage (None: the search draws its own, uniformly).
+    - `sampling_eps`: the share of learned draws (0 for a sampler that does not mix).
+    - `rejects(archs)` -> bool [n]: which uniform draws the learned distribution rejects (role reject).
+    - `probability(archs)` -> float64 [n] or None: Gamma(a) of each architecture (role steer-unbiased).
+    - `feedback_affects_sample`: whether draws depend on feedback since the last `step()` (if not,
+      a loop may hand feedback over late, in batches).
+    """
+
+    feedback_affects_sample: bool = True
+    sampling_eps: float = 0.0
+    space: SearchSpace
+
+    def sample(self, n: int, *, generator: torch.Generator) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def draw(self, n: int, generator: torch.Generator) -> Draw:
+        archs = self.sample(n, generator=generator)
+        return Draw(archs, torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.float64))
+
+    def propose(self, n: int, generator: torch.Generator) -> Tensor | None:
+        return None
+
+    def rejects(self, archs: Tensor) -> Tensor:
+        return torch.zeros(archs.reshape(-1, self.space.num_decisions).shape[0], dtype=torch.bool)
+
+    def probability(self, archs: Tensor) -> Tensor | None:
+        return None
 
 
 def check_feedback(space: SearchSpace, archs: Tensor, scores: Tensor | float) -> tuple[Tensor, Tensor]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -19,13 +20,16 @@ from torch import Tensor
 
 from tnas.checks import checked, validate
 from tnas.errors import TnasError
-from tnas.sampler.base import SAMPLERS, check_feedback, check_state
+from tnas.sampler.base import SAMPLERS, Draw, SamplerBase, check_feedback, check_state
 from tnas.sampler.rejection import novel
 from tnas.sampler.vae import TransformerVAE, VAEConfig
+from tnas.seeds import stream_seed
 from tnas.space.base import SearchSpace
 
 logger = logging.getLogger(__name__)
 _VERSION = 1
+_REFERENCE = 256  # uniform reference paths (reject) and prior draws z (probability); fixed per sampler seed
+REJECT_MAX = 0.9  # role reject: at most this share of uniform draws is rejected (coverage is the point)
 _WEIGHTINGS = ("none", "rank")
 _REPEATS = ("best", "mean")
 
@@ -60,6 +64,11 @@ class TNASConfig:
     # sampler itself only sees the numbers): accuracy = the paper's held-out batch accuracy (or
     # train.metric), loss, angle, a zero-cost proxy, or a rank ensemble of angle / zero-cost scores
     feedback_score: str = "accuracy"
+    # which sampler a one-shot run uses (tnas.sampler.SAMPLERS): auto = tnas for strategy=tnas-os,
+    # uniform for spos; and its role there (tnas.sampler.roles, docs/sampler.md): steer (eq. 11),
+    # seed (training stays uniform, the sampler seeds the GA), reject, steer-unbiased
+    name: str = "auto"
+    role: str = "steer"
     vae: VAEConfig = field(default_factory=VAEConfig)
 
     def validate(self) -> None:
@@ -108,7 +117,7 @@ def _warn_if_nearly_uniform(cfg: TNASConfig, epochs: int) -> None:
                   f"{target:.2f} by the last step; or train for more epochs.", UserWarning, stacklevel=3)
 
 
-class TNASSampler:
+class TNASSampler(SamplerBase):
     """The learned architecture distribution of TNAS.
 
     Args:
@@ -142,6 +151,10 @@ class TNASSampler:
         self.trained = False
         self.num_steps = 0
         self.last_sources: Tensor = torch.zeros(0, dtype=torch.bool)
+        # the fixed reference draws of `rejects` and `probability` (a stream of their own: sampling
+        # and training draw nothing from it)
+        self._ref_seed = stream_seed(int(seed), "sampler-reference")
+        self._reject_at, self._reject_cut = -1, -math.inf
 
     # ---- feedback ---------------------------------------------------------------------
     def observe(self, archs: Tensor, scores: Tensor) -> None:
@@ -255,6 +268,59 @@ class TNASSampler:
             return {"loss": float("nan"), "recon": float("nan"), "kl": float("nan")}
         m = torch.stack(hist[-5:]).mean(0).tolist()
         return {"loss": m[0], "recon": m[1], "kl": m[2]}
+
+    # ---- the run's protocol (tnas.sampler.base.SamplerBase) ---------------------------------
+    def draw(self, n: int, generator: torch.Generator) -> Draw:
+        """n training draws from Gamma (`sample`), with which rows came from the VAE."""
+        archs, learned = self.sample(n, generator=generator, return_sources=True)
+        return Draw(archs, learned, torch.ones(n, dtype=torch.float64))
+
+    def propose(self, n: int, generator: torch.Generator) -> Tensor | None:
+        """n draws from p(a|z) once the VAE is trained (the search stage's initial population), else None."""
+        return self.sample_vae(n, generator) if self.trained else None
+
+    @torch.no_grad()
+    def elbo(self, archs: Tensor) -> Tensor:
+        """The VAE's evidence lower bound of each architecture at the posterior mean, log p(a | z = mu(a))
+        - KL(q(z|a) || N(0, I)) (nats, float64 [n]): how typical the VAE finds a path."""
+        archs = archs.reshape(-1, self.space.num_decisions).to(self.device)
+        self.vae.eval()
+        mu, logvar = self.vae.encode(archs)
+        logp = torch.log_softmax(self.vae.decode(mu), -1).gather(-1, archs[..., None]).squeeze(-1).sum(-1)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
+        return (logp - kl).double().cpu()
+
+    def rejects(self, archs: Tensor) -> Tensor:
+        """True for each architecture whose ELBO is below the eps-quantile (at most REJECT_MAX) of a
+        fixed uniform reference sample: with the VAE trained on the best paths, about a share eps of
+        uniform draws, the least like them, is rejected, and the rest of the space keeps being trained
+        uniformly. Nothing is rejected before the VAE's first training."""
+        n = archs.reshape(-1, self.space.num_decisions).shape[0]
+        if not self.trained or self.sampling_eps <= 0:
+            return torch.zeros(n, dtype=torch.bool)
+        if self._reject_at != self.num_steps:  # a new VAE or eps: re-cut the reference sample
+            ref = self.space.sample_uniform(_REFERENCE, torch.Generator().manual_seed(self._ref_seed))
+            self._reject_cut = float(torch.quantile(self.elbo(ref), min(self.sampling_eps, REJECT_MAX)))
+            self._reject_at = self.num_steps
+        return self.elbo(archs) < self._reject_cut
+
+    @torch.no_grad()
+    def probability(self, archs: Tensor) -> Tensor:
+        """Gamma(a) = (1 - eps) / |space| + eps * p(a), p(a) = E_z p(a|z) over a fixed set of
+        `_REFERENCE` prior draws z (float64 [n]); used to weight training steps by U(a) / Gamma(a)."""
+        archs = archs.reshape(-1, self.space.num_decisions)
+        uniform = 1.0 / self.space.size
+        e = self.sampling_eps
+        if not self.trained or e <= 0:
+            return torch.full((archs.shape[0],), uniform, dtype=torch.float64)
+        z = torch.randn(_REFERENCE, self.vae.latent_dim, generator=torch.Generator().manual_seed(self._ref_seed))
+        self.vae.eval()
+        t = max(self.config.temperature, 1e-6)
+        logp = torch.log_softmax(self.vae.decode(z.to(self.device)) / t, -1).double().cpu()  # [M, D, K]
+        d = torch.arange(self.space.num_decisions)
+        per = logp[:, d[None, :], archs.cpu()].sum(-1)  # [M, n]: log p(a | z_m) = sum_d log p(a_d | z_m)
+        p = torch.exp(torch.logsumexp(per, 0) - math.log(_REFERENCE))
+        return (1 - e) * uniform + e * p
 
     # ---- sampling ---------------------------------------------------------------------
     @property

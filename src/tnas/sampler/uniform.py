@@ -7,13 +7,13 @@ import torch
 from torch import Tensor
 
 from tnas.errors import TnasError
-from tnas.sampler.base import SAMPLERS, check_feedback, check_state
+from tnas.sampler.base import SAMPLERS, SamplerBase, check_feedback, check_state
 from tnas.space.base import SearchSpace
 
 _VERSION = 1
 
 
-class UniformSampler:
+class UniformSampler(SamplerBase):
     """Every decision drawn independently and uniformly; feedback is ignored.
 
     Args:
@@ -40,6 +40,11 @@ class UniformSampler:
     def step(self) -> dict[str, float]:
         """No-op; returns no metrics."""
         return {}
+
+    def probability(self, archs: Tensor) -> Tensor:
+        """U(a) = 1 / |space| for every row (float64 [n])."""
+        n = archs.reshape(-1, self.space.num_decisions).shape[0]
+        return torch.full((n,), 1.0 / self.space.size, dtype=torch.float64)
 
     def state_dict(self) -> dict[str, Any]:
         return {"version": _VERSION, "kind": "uniform", "space": self.space.name}

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from tnas.errors import TnasError
 from tnas.sampler.base import Sampler
-from tnas.sampler.rejection import rejection_sample
+from tnas.sampler.roles import training_draw
 
 _log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def train_epoch(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[Tensor, float, float, bool], None] | None = None,
     sync_every: int = 1,
+    role: str = "steer",
 ) -> bool:
     """Single-path supernet training driven by `sampler`, from step `progress['i']` to `steps`.
 
@@ -119,8 +120,10 @@ def train_epoch(
         sync_every: the steps' losses and scores stay on the device and are read back together
             (one host sync) every `sync_every` steps, at the epoch's end and before a stop; the
             sampler observes them then, in step order, so the result does not depend on it. A
-            sampler whose draws depend on feedback since its last `step()` (no
-            `feedback_affects_sample = False` attribute) gets it before every draw instead.
+            sampler whose draws depend on feedback since its last `step()`
+            (`feedback_affects_sample`) gets it before every draw instead.
+        role: the sampler's role in training (`tnas.sampler.roles`): which paths are drawn, and
+            the weight of each step's loss (steer-unbiased: U(a) / Gamma(a)).
     Returns:
         True when the epoch completed, False when it stopped early.
     """
@@ -128,16 +131,16 @@ def train_epoch(
     for key in ("i", "loss", "acc", "score", "n_score", "n_vae"):
         progress.setdefault(key, 0.0)
     pending = PendingSteps(progress, sampler, feedback, on_step)
-    eager = getattr(sampler, "feedback_affects_sample", True)
+    eager = sampler.feedback_affects_sample
     i = int(progress["i"])
     while i < steps:
         if eager:
             pending.flush()
         x, y = next(train_batches)
-        archs, from_vae = _sample_one(sampler, arch_gen, constraint)
-        arch = archs[0]
+        d = training_draw(role, sampler, arch_gen, constraint)
+        arch, from_vae = d.archs[0], bool(d.learned[0])
         optimizer.zero_grad(set_to_none=True)
-        loss, correct, seen = _forward_backward(supernet, arch, x, y, shard)
+        loss, correct, seen = _forward_backward(supernet, arch, x, y, shard, float(d.weight[0]))
         if shard.sync is not None:  # sum gradients and loss shares over ranks (same on every rank after)
             loss = shard.sync(supernet, loss)
         if grad_clip > 0:
@@ -224,13 +227,14 @@ class PendingSteps:
 
 
 def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor,
-                      shard: Shard) -> tuple[Tensor, Tensor, int]:
+                      shard: Shard, weight: float = 1.0) -> tuple[Tensor, Tensor, int]:
     """Loss of this rank's share of the global batch, backpropagated piece by piece.
 
     Each piece's loss is weighted by its share of the *global* batch, so summing gradients over
     ranks gives exactly the gradient of the global mean loss (1 process with world * micro pieces
-    computes the same thing). Returns (this rank's share of the global mean loss, correct
-    predictions on its batch, its images), the tensors on the device (no host sync).
+    computes the same thing). `weight` scales the loss that is backpropagated (an importance
+    weight); the returned loss is unweighted. Returns (this rank's share of the global mean loss,
+    correct predictions on its batch, its images), the tensors on the device (no host sync).
     """
     m, n = shard.micro_batches, shard.world * shard.micro_batches
     pieces = list(zip(x.chunk(n), y.chunk(n)))[shard.rank * m : (shard.rank + 1) * m]
@@ -240,7 +244,7 @@ def _forward_backward(supernet: nn.Module, arch: Tensor, x: Tensor, y: Tensor,
     for xi, yi in pieces:
         logits = supernet(xi, arch)
         loss = F.cross_entropy(logits, yi, reduction="sum") / y.numel()
-        loss.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         loss_sum += loss.detach()
         correct += (logits.argmax(1) == yi).sum()
         seen += yi.numel()
@@ -266,31 +270,6 @@ def epoch_summary(progress: dict[str, float]) -> dict[str, float]:
         "score": progress.get("score", 0) / n_score if n_score else math.nan,
         "vae_share": progress.get("n_vae", 0) / n,
     }
-
-
-_MAX_REJECTIONS = 10_000
-
-
-def _sample_one(sampler: Sampler, generator: torch.Generator,
-                constraint: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, bool]:
-    """One architecture [1, D] and whether it came from the VAE (uniform samplers: never); with a
-    constraint, the first draw that satisfies it (rejection sampling)."""
-    from_vae = [False]
-
-    def draw(k: int) -> Tensor:
-        if hasattr(sampler, "last_sources"):
-            archs, src = sampler.sample(k, generator=generator, return_sources=True)
-            from_vae[0] = bool(src[0])
-            return archs
-        return sampler.sample(k, generator=generator)
-
-    archs = rejection_sample(draw, 1, batch=1, constraint=constraint, max_idle=_MAX_REJECTIONS).archs
-    if archs.shape[0]:
-        return archs, from_vae[0]
-    raise TnasError(
-        f"{_MAX_REJECTIONS} sampled architectures in a row broke the hard limits (search.max_params_M / "
-        "max_flops_M): almost nothing in the space meets them. Loosen the limits or drop them (=null)."
-    )
 
 
 # score_on_device's value times this = the score the sampler sees (accuracy in %, -cross-entropy)
