@@ -73,7 +73,6 @@ def test_steer_unbiased_weights_are_uniform_over_gamma() -> None:
     ({"strategy": "spos", "sampler.role": "seed"}, "strategy=spos"),
     ({"sampler.name": "uniform", "sampler.role": "reject"}, "learns nothing"),
     ({"sampler.role": "seed", "sampler.eps_inc": "0.1"}, "eps is ignored"),
-    ({"strategy": "spos", "sampler.eps0": "0.3"}, "samples uniformly"),
     ({"sampler.name": "bogus"}, "Unknown sampler 'bogus'"),
 ])
 def test_bad_role_settings(sets: dict, needle: str) -> None:
