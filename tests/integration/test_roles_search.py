@@ -61,3 +61,16 @@ def test_a_registered_sampler_is_chosen_by_name(tmp_path: Path) -> None:
     assert set(_sources(run)) == {"uniform"} and res["evaluated"] == 12
     ck = torch.load(run / "ckpt" / "last.pt", weights_only=True)
     assert ck["sampler"] == {"kind": "counting", "seen": 30}  # 3 epochs x 10 steps, every step scored
+
+
+def test_seed_role_trains_exactly_the_spos_supernet(tmp_path: Path) -> None:
+    """role=seed trains on the uniform paths SPOS trains on (same stream, same feedback batches), so one
+    run gives both the SPOS supernet and a VAE trained on its feedback: studies share the training."""
+    sets = {**TINY, "out": str(tmp_path)}
+    _, spos = run_search(resolve_config(None, {**sets, "strategy": "spos"}), progress_bar=False)
+    _, seed = run_search(resolve_config(None, {**sets, "sampler.role": "seed"}), progress_bar=False)
+    a = torch.load(spos / "ckpt" / "last.pt", weights_only=True)
+    b = torch.load(seed / "ckpt" / "last.pt", weights_only=True)
+    weights = [k for k in a["supernet"] if "running" not in k and "num_batches" not in k]  # BN stats: the GA's last recalibration
+    assert weights and all(torch.equal(a["supernet"][k], b["supernet"][k]) for k in weights)
+    assert b["sampler"]["trained"] and a["sampler"]["kind"] == "uniform"
