@@ -288,8 +288,8 @@ class NASBench201API:
         """`query_meta_info_by_index(arch_index, hp)` when `dataname` is None; a dataset's per-seed results
         (`dataname` given) are not in the table."""
         if dataname is not None:
-            raise no_raw("query_by_index(..., dataname)", "per-seed ResultsCount objects",
-                          "Call it without dataname, or use get_more_info(index, dataname, hp=hp, is_random=False).")
+            raise no_raw("query_by_index", f"per-seed ResultsCount objects (dataname={short(dataname)})",
+                         "Call it without dataname, or use get_more_info(index, dataname, hp=hp, is_random=False).")
         return self.query_meta_info_by_index(arch_index, hp)
 
     def query_info_str_by_arch(self, arch: Any, hp: str | int = "12") -> str:
