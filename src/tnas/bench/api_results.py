@@ -6,13 +6,10 @@ dicts, so code that walks those objects runs. `info_string` is the text of `quer
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tnas.bench.api_keys import DATASET_NAMES, SET_TO_KEY, BenchInfo, MissingBenchKey, why_missing
 from tnas.errors import TnasError, unknown
-
-if TYPE_CHECKING:  # the API imports this module
-    from tnas.bench.api import NASBench201API
 
 _METRIC_KEYS = {"loss": "loss", "accuracy": "accuracy", "cur_time": "per-time", "all_time": "all-time"}
 
@@ -47,7 +44,7 @@ class TableArchResults:
     the table answers exactly; `is_random=True` gives the same mean (said once, as `get_more_info` does).
     """
 
-    def __init__(self, api: NASBench201API, index: int, hp: str) -> None:
+    def __init__(self, api: Any, index: int, hp: str) -> None:  # api: NASBench201API (which imports this)
         self._api, self.arch_index, self.hp = api, index, hp
         self.arch_str = api.arch(index)
 
@@ -97,7 +94,7 @@ def _per_seed(call: str) -> TnasError:
                      "runs. Use get_metrics(dataset, setname) (the mean).")
 
 
-def info_string(api: NASBench201API, index: int, hp: str) -> str:
+def info_string(api: Any, index: int, hp: str) -> str:
     """`query_info_str_by_arch`'s text: per dataset the costs and every accuracy / loss the table has."""
     lines = [f"arch-index={index} hp={hp} (tnas table: NB201 v1.1 / NATS-Bench, mean over seeds, last epoch) "
              f"{api.arch(index)}"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tnas.bench import DATASETS, NUM_ARCHS, PROTOCOL, canonical_dataset, load_nb201
+from tnas.bench.protocol import DATASETS, NUM_ARCHS, PROTOCOL, canonical_dataset
 from tnas.errors import TnasError
 
 
@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tnas.bench import load_nb201  # torch: only when the command runs
+
     datasets = list(DATASETS) if args.dataset.strip().lower() == "all" else [canonical_dataset(args.dataset)]
     text = args.arch.strip()
     if text.lstrip("+-").isdigit() and not 0 <= int(text) < NUM_ARCHS:  # before it meets a 64-bit tensor

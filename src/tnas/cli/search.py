@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from importlib import resources
 
 from tnas.cli._intermixed import intermixed
 from tnas.errors import TnasError
@@ -51,14 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_presets:  # before the imports below: listing needs neither torch nor YAML
+        print(preset_list())
+        return 0
     import yaml
 
-    from tnas.run.config import list_presets, resolve_config
+    from tnas.run.config import resolve_config
     from tnas.run.multiseed import pop_axis, report_seeds
     from tnas.run.overrides import parse_override_args, split_preset_args, to_dict
-    if args.list_presets:
-        print("\n".join(list_presets()))
-        return 0
     preset, overrides = split_preset_args(args.args, "tnas search digits-quick train.epochs=3")
     if args.resume:
         if preset:
@@ -99,3 +101,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"Kendall tau over {kd['cells']} cells: {kd['tau']:.3f} (top 10%: {kd['tau_top10']:.3f})")
     print(f"run directory: {path}  (report.md, result.json)")
     return 0
+
+
+def preset_list(folder: str = "configs") -> str:
+    """One line per built-in preset of `tnas/<folder>/`: its name and the summary its YAML file opens with."""
+    files = sorted((p for p in (resources.files("tnas") / folder).iterdir() if p.name.endswith(".yaml")),
+                   key=lambda p: p.name[:-5])
+    width = max((len(p.name) - 5 for p in files), default=0)
+    return "\n".join(f"{p.name[:-5]:<{width}}  {preset_summary(p.read_text())}" for p in files)
+
+
+def preset_summary(text: str, limit: int = 110) -> str:
+    """The one-line summary of a preset: the opening clause of its leading comment (the text before the
+    first ': ', or its first sentence when that clause is too short to say anything), at most `limit` chars."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    words = " ".join(lines)
+    head = words.split(": ", 1)[0]
+    if len(head) < 30:
+        head = re.split(r"(?<=[.;])\s", words, maxsplit=1)[0].rstrip(".;")
+    return head if len(head) <= limit else head[:limit - 3].rsplit(" ", 1)[0] + "..."
