@@ -15,7 +15,7 @@ from tnas.errors import TnasError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search",
-        help="train a supernet with the TNAS sampler and search it (default: digits, ~25 s)",
+        help="train a supernet with the TNAS sampler and search it (default: digits, ~50 s of one core)",
         description=(
             "One-shot NAS on a weight-sharing supernet (space=nb201|darts|shufflenet or your own, see README). Training samples each step's architecture from "
             "Gamma = (1-eps)*Uniform + eps*p(a|z) (TNAS-OS; strategy=spos keeps eps=0), the VAE is retrained "
