@@ -95,6 +95,12 @@ def test_simulate_train_eval_on_every_dataset_and_hp(api, dataset, hp):
     api.reset_time()
 
 
+def test_simulate_train_eval_takes_both_upstream_argument_orders(api):
+    nats = api.simulate_train_eval(11472, "cifar100", None, "200", False)  # nats_bench: (arch, dataset, iepoch, hp)
+    assert api.simulate_train_eval(11472, "cifar100", "200", account_time=False) == nats  # nas_201_api: (.., hp)
+    assert nats[0] == api.get_more_info(11472, "cifar100", hp="200", is_random=False)["valid-accuracy"]
+
+
 def test_simulate_train_eval_reproduces_natsbench_time_costs(api):
     # cell 0 in NATS-Bench's fixtures: 12 epochs x per-epoch train time + one x-valid evaluation
     assert api.simulate_train_eval(0, "cifar10", account_time=False)[2] == pytest.approx(12 * 7.2211 + 2.5490, abs=2e-3)

@@ -252,9 +252,12 @@ class NASBench201API:
 
         Upstream draws one seed (is_random=True); the table gives the seed mean (said once). Latency is
         the CIFAR-10 network's; None for cifar100 / ImageNet16-120, which the table has no latency for.
+        `nas_201_api`'s positional order (arch, dataset, hp) works too: a third argument '12' / '200' is hp.
         """
         if dataset not in ("cifar10", "cifar100", "ImageNet16-120"):
             raise unknown("simulate_train_eval dataset", dataset, ("cifar10", "cifar100", "ImageNet16-120"))
+        if isinstance(iepoch, str) and iepoch in HPS:  # nas_201_api's order: (arch, dataset, hp, account_time)
+            hp, iepoch = iepoch, None
         index = self._index(arch)
         info = self.get_more_info(index, "cifar10-valid" if dataset == "cifar10" else dataset, iepoch=iepoch,
                                   hp=hp, is_random=True)
