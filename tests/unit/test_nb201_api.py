@@ -132,7 +132,7 @@ RESNET_COLUMNS = {  # which table column serves each accuracy key, as documented
                       "train-accuracy": "nats_c10v_train_acc", "train-loss": "nats_c10v_train_loss",
                       "valid-loss": "nats_c10v_valid_loss", "test-loss": "nats_c10v_oritest_loss",
                       "train-all-time": "nats_c10v_train_time_total_s"},
-    "cifar10": {"test-accuracy": "c10_test", "train-all-time": "st_c10_train_time_total_s"},
+    "cifar10": {"test-accuracy": "c10_test"},
     "cifar100": {"valid-accuracy": "c100_valid", "test-accuracy": "c100_test"},
     "ImageNet16-120": {"valid-accuracy": "in16_valid", "test-accuracy": "in16_test"},
 }
@@ -146,12 +146,13 @@ def test_resnet_on_every_dataset(api, table, dataset):
         assert info[key] == col(table, name, 11472), key
     for key, value in RESNET_TYPED[dataset].items():
         assert info[key] == pytest.approx(value, abs=0.005)
-    assert api.get_more_info(RESNET, dataset) == info == api.get_more_info(table.arch_of(11472), dataset)
+    assert api.get_more_info(RESNET, dataset, hp="200", is_random=False) == info == \
+        api.get_more_info(table.arch_of(11472), dataset, hp=200, is_random=False)
     assert api.get_more_info(Structure(RESNET), dataset, None, "200", False) == info
 
 
 def test_cifar10_valid_has_every_upstream_key(api):
-    info = api.get_more_info(11472, "cifar10-valid")
+    info = api.get_more_info(11472, "cifar10-valid", hp="200", is_random=False)
     assert sorted(info) == sorted(f"{s}-{f}" for s in ("train", "valid", "test")
                                   for f in ("loss", "accuracy", "per-time", "all-time"))
     assert info["test-accuracy"] == pytest.approx(90.68)  # ori-test of the 25k-train run, not cifar10's 93.91
@@ -162,7 +163,7 @@ def test_cifar10_valid_has_every_upstream_key(api):
     ("cifar100", "train-loss", "only for 'cifar10-valid'"),
     ("cifar100", "test-loss", "only for 'cifar10-valid'"),
     ("ImageNet16-120", "valtest-accuracy", "x-valid"),
-    ("cifar100", "valid-all-time", "times are in the table only"),
+    ("cifar100", "train-accuracy", "only for 'cifar10-valid' with hp='200'"),
     ("cifar10", "train-accuracy", "single-seed"),
     ("cifar10", "test-loss", "only for 'cifar10-valid'"),
     ("cifar10", "valid-accuracy", "no validation split.*'cifar10-valid'"),
@@ -170,7 +171,7 @@ def test_cifar10_valid_has_every_upstream_key(api):
     ("cifar100", "test-acc", "Did you mean 'test-accuracy'"),
 ])
 def test_missing_keys_say_why(api, dataset, key, match):
-    info = api.get_more_info(11472, dataset)
+    info = api.get_more_info(11472, dataset, hp="200", is_random=False)
     assert info.get(key) is None and key not in info
     with pytest.raises(MissingBenchKey, match=match) as e:
         info[key]
@@ -181,7 +182,7 @@ def test_missing_keys_say_why(api, dataset, key, match):
 
 
 def test_info_pickles_and_copies(api):
-    info = api.get_more_info(1, "cifar100")
+    info = api.get_more_info(1, "cifar100", is_random=False)
     again = pickle.loads(pickle.dumps(info))
     assert again == info and isinstance(again, BenchInfo)
     with pytest.raises(MissingBenchKey):
@@ -193,24 +194,26 @@ def test_hp_12(api, table):
                "cifar100": {"valid-accuracy": "e12_c100_valid", "test-accuracy": "e12_c100_test"},
                "ImageNet16-120": {"valid-accuracy": "e12_in16_valid", "test-accuracy": "e12_in16_test"}}
     for dataset, keys in columns.items():
-        info = api.get_more_info(11472, dataset, hp="12")
-        assert info == {k: col(table, c, 11472) for k, c in keys.items()}
-        assert api.get_more_info(11472, dataset, iepoch=11, hp=12) == info
+        info = api.get_more_info(11472, dataset, hp="12", is_random=False)
+        assert {k: v for k, v in info.items() if k.endswith("accuracy")} == {k: col(table, c, 11472) for k, c in keys.items()}
+        assert info["train-all-time"] == pytest.approx(12 * info["train-per-time"])  # 12 epochs of the same per-epoch time
+        assert api.get_more_info(11472, dataset, iepoch=11, hp=12, is_random=False) == info
     with pytest.raises(MissingBenchKey, match="use dataset 'cifar10'"):
-        api.get_more_info(11472, "cifar10-valid", hp="12")["test-accuracy"]
+        api.get_more_info(11472, "cifar10-valid", hp="12", is_random=False)["test-accuracy"]
     with pytest.raises(MissingBenchKey, match="12-epoch"):
-        api.get_more_info(11472, "cifar10-valid", hp="12")["train-loss"]
-    assert api.get_more_info(11472, "cifar10", hp="12")["test-accuracy"] == pytest.approx(87.95)
+        api.get_more_info(11472, "cifar10-valid", hp="12", is_random=False)["train-loss"]
+    assert api.get_more_info(11472, "cifar10", hp="12", is_random=False)["test-accuracy"] == pytest.approx(87.95)
 
 
 def test_what_the_table_cannot_answer_raises(api):
-    with pytest.raises(TnasError, match="is_random=True.*mean over each cell's seeds"):
-        api.get_more_info(1, "cifar10", is_random=True)
     with pytest.raises(TnasError, match="is_random=777"):
         api.get_more_info(1, "cifar10", is_random=777)
     with pytest.raises(TnasError, match="iepoch=11 is not available.*iepoch=None or 199.*hp='12'"):
-        api.get_more_info(1, "cifar10", iepoch=11)
-    assert api.get_more_info(1, "cifar10", iepoch=199) == api.get_more_info(1, "cifar10")
+        api.get_more_info(1, "cifar10", iepoch=11, hp="200", is_random=False)
+    with pytest.raises(TnasError, match="iepoch=3 is not available.*iepoch=None or 11"):  # BOHB's budgets
+        api.get_more_info(1, "cifar10", iepoch=3, is_random=False)
+    assert api.get_more_info(1, "cifar10", iepoch=199, hp="200", is_random=False) == \
+        api.get_more_info(1, "cifar10", hp="200", is_random=False)
     with pytest.raises(TnasError, match="Unknown hp.*hp='200' or hp='12'"):
         api.get_more_info(1, "cifar10", hp="90")
     with pytest.raises(TnasError, match="Did you mean 'cifar10-valid'"):
@@ -219,9 +222,8 @@ def test_what_the_table_cannot_answer_raises(api):
         api.get_cost_info(1, "c10")
     with pytest.raises(TnasError, match="not an NB201 architecture.*0..15624"):
         api.get_more_info("|none~0|", "cifar10")
-    for call, args in (("get_net_param", (1, "cifar10", None)), ("query_by_index", (1,)),
-                       ("query_meta_info_by_index", (1,)), ("query_info_str_by_arch", (1,)),
-                       ("query_by_arch", (1, "200")), ("show", ()), ("statistics", ("cifar10", "200"))):
+    for call, args in (("get_net_param", (1, "cifar10", None)), ("query_by_index", (1, "cifar10")),
+                       ("show", ()), ("statistics", ("cifar10", "200"))):
         with pytest.raises(TnasError, match=f"{call}\\(\\) is not available"):
             getattr(api, call)(*args)
     api.reload()
@@ -250,20 +252,21 @@ def test_costs(api, table, index):
         assert cost["flops"] == pytest.approx(count_flops(arch, num_classes=classes, input_size=size) / 1e6, rel=1e-6)
         with pytest.raises(MissingBenchKey, match="latency is known only for the CIFAR-10 network"):
             cost["latency"]
-        with pytest.raises(MissingBenchKey, match="times are in the table only"):
-            cost["T-train@epoch"]
+        c10v = col(table, "nats_c10v_train_time_per_epoch_s", index)  # per-image times: 50k / 151.7k vs 25k images
+        assert cost["T-train@epoch"] == pytest.approx(c10v * {100: 2.0, 120: 6.068}[classes], rel=1e-12)
 
 
 def test_cost_time_keys(api, table):
-    cost = api.get_cost_info(11472, "cifar10-valid")
+    cost = api.get_cost_info(11472, "cifar10-valid", hp="200")
     assert list(cost) == ["flops", "params", "latency", "T-train@epoch", "T-train@total", "T-x-valid@epoch",
                           "T-x-valid@total", "T-ori-test@epoch", "T-ori-test@total"]
     assert cost["T-ori-test@total"] == col(table, "nats_c10v_oritest_eval_time_total_s", 11472)
-    c10 = api.get_cost_info(11472, "cifar10")
-    assert c10["T-train@total"] == col(table, "st_c10_train_time_total_s", 11472)
-    with pytest.raises(MissingBenchKey, match="times are in the table only"):
-        c10["T-ori-test@epoch"]
-    assert "T-train@epoch" not in api.get_cost_info(11472, "cifar10-valid", hp="12")
+    c10 = api.get_cost_info(11472, "cifar10", hp="200")
+    assert c10["T-train@total"] == pytest.approx(2 * 200 * col(table, "nats_c10v_train_time_per_epoch_s", 11472))
+    assert c10["T-ori-test@epoch"] == pytest.approx(cost["T-ori-test@epoch"], rel=1e-9)  # the same 10k test images
+    short = api.get_cost_info(11472, "cifar10-valid")  # hp='12': the same per-epoch times, 12 epochs
+    assert short["T-train@epoch"] == cost["T-train@epoch"]
+    assert short["T-x-valid@total"] == pytest.approx(12 * cost["T-x-valid@epoch"])
 
 
 def test_other_datasets_differ_from_cifar10_only_by_classifier_and_input(api, table):
@@ -301,12 +304,13 @@ def test_get_net_config(api):
     ("ImageNet16-120", "x-test", 857, 47.31111100599501),
 ])
 def test_find_best_optima(api, dataset, metric_on_set, index, value):
-    best, acc = api.find_best(dataset, metric_on_set)
+    best, acc = api.find_best(dataset, metric_on_set, hp="200")
     assert (best, acc) == (index, pytest.approx(value, abs=1e-6))
 
 
 def test_find_best_tie_goes_to_the_lowest_index(api):
-    assert api.get_more_info(13714, "cifar10")["test-accuracy"] == api.find_best("cifar10", "ori-test")[1]
+    assert api.get_more_info(13714, "cifar10", hp="200", is_random=False)["test-accuracy"] == \
+        api.find_best("cifar10", "ori-test", hp="200")[1]
 
 
 def upstream_find_best(api, dataset, metric_on_set, flop_max=None, param_max=None):
@@ -315,12 +319,12 @@ def upstream_find_best(api, dataset, metric_on_set, flop_max=None, param_max=Non
     key = {"x-valid": "valid-accuracy", "ori-test": "test-accuracy", "x-test": "test-accuracy"}[metric_on_set]
     best, best_acc = -1, None
     for i in range(len(api)):
-        cost = api.get_cost_info(i, dataset)
+        cost = api.get_cost_info(i, dataset, hp="200")
         if flop_max is not None and cost["flops"] > flop_max:
             continue
         if param_max is not None and cost["params"] > param_max:
             continue
-        acc = api.get_more_info(i, dataset)[key]
+        acc = api.get_more_info(i, dataset, hp="200", is_random=False)[key]
         if best == -1 or best_acc < acc:
             best, best_acc = i, acc
     return best, best_acc
@@ -330,9 +334,11 @@ def upstream_find_best(api, dataset, metric_on_set, flop_max=None, param_max=Non
     ("cifar10", "ori-test", 50.0, None), ("cifar100", "x-test", None, 0.3), ("ImageNet16-120", "x-valid", 10.0, 0.5),
 ])
 def test_find_best_with_limits_matches_upstreams_loop(api, dataset, metric_on_set, flop_max, param_max):
-    best, acc = api.find_best(dataset, metric_on_set, FLOP_max=flop_max, Param_max=param_max)
+    best, acc = api.find_best(dataset, metric_on_set, FLOP_max=flop_max, Param_max=param_max, hp="200")
     assert (best, acc) == upstream_find_best(api, dataset, metric_on_set, flop_max, param_max)
-    assert best != api.find_best(dataset, metric_on_set)[0]  # the limit mattered
+    assert best != api.find_best(dataset, metric_on_set, hp="200")[0]  # the limit mattered
+    assert api.find_best(dataset, metric_on_set, None, None, "200", True, flop_max=flop_max, param_max=param_max) == \
+        (best, acc)  # nats_bench's spelling and its enforce_all
     cost = api.get_cost_info(best, dataset)
     assert flop_max is None or cost["flops"] <= flop_max
     assert param_max is None or cost["params"] <= param_max
@@ -340,15 +346,15 @@ def test_find_best_with_limits_matches_upstreams_loop(api, dataset, metric_on_se
 
 def test_find_best_edge_cases(api):
     assert api.find_best("cifar10", "ori-test", FLOP_max=1.0) == (-1, None)
-    assert api.find_best("cifar10-valid", "train")[0] >= 0
-    assert api.find_best("cifar100", "x-valid", hp="12")[1] == pytest.approx(
-        max(api.get_more_info(i, "cifar100", hp="12")["valid-accuracy"] for i in range(len(api))))
+    assert api.find_best("cifar10-valid", "train", hp="200")[0] >= 0
+    assert api.find_best("cifar100", "x-valid")[1] == pytest.approx(  # hp='12' by default, as upstream
+        max(api.get_more_info(i, "cifar100", hp="12", is_random=False)["valid-accuracy"] for i in range(len(api))))
     with pytest.raises(TnasError, match="metric_on_set for 'cifar10' 'x-valid'"):
         api.find_best("cifar10", "x-valid")
     with pytest.raises(MissingBenchKey, match="valtest.*halves"):
         api.find_best("cifar100", "ori-test")
     with pytest.raises(MissingBenchKey, match="single-seed"):
-        api.find_best("cifar10", "train")
+        api.find_best("cifar10", "train", hp="200")
     with pytest.raises(MissingBenchKey, match="use dataset 'cifar10'"):
         api.find_best("cifar10-valid", "ori-test", hp="12")
 
@@ -356,15 +362,15 @@ def test_find_best_edge_cases(api):
 # ---- the rest of the upstream surface ---------------------------------------------------------
 def test_simulate_train_eval(api):
     api.reset_time()
-    acc, latency, cost, total = api.simulate_train_eval(RESNET, "cifar10")
-    info = api.get_more_info(11472, "cifar10-valid")
+    acc, latency, cost, total = api.simulate_train_eval(RESNET, "cifar10", hp="200")
+    info = api.get_more_info(11472, "cifar10-valid", hp="200", is_random=False)
     assert acc == info["valid-accuracy"] and latency == api.get_latency(11472, "cifar10")
     assert cost == info["train-all-time"] + info["valid-per-time"] == total == api.used_time
-    assert api.simulate_train_eval(11472, "cifar10", account_time=False)[3] == total
+    assert api.simulate_train_eval(11472, "cifar10", hp="200", account_time=False)[3] == total
     api.reset_time()
     assert api.used_time == 0
-    with pytest.raises(TnasError, match="only for dataset 'cifar10'"):
-        api.simulate_train_eval(1, "cifar100")
+    with pytest.raises(TnasError, match="Unknown simulate_train_eval dataset 'cifar10-valid'"):
+        api.simulate_train_eval(1, "cifar10-valid")
 
 
 def test_str2lists_and_str2matrix():
@@ -393,7 +399,7 @@ def test_a_table_without_the_nats_columns(tmp_path, table):
         for i in range(15625):
             w.writerow([i, *archs[i].tolist(), *(repr(accs[c][i]) for c in REQUIRED_COLUMNS[7:])])
     small = NASBench201API(path, verbose=False)
-    info = small.get_more_info(11472, "cifar10-valid")
+    info = small.get_more_info(11472, "cifar10-valid", hp="200", is_random=False)
     assert info["valid-accuracy"] == col(table, "c10_valid", 11472)
     with pytest.raises(MissingBenchKey, match="no column 'nats_c10v_train_loss'"):
         info["train-loss"]

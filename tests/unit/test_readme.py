@@ -20,7 +20,7 @@ def test_readme_python_api_block_runs():
     scope: dict = {}
     exec(compile(code, "README.md (Python API)", "exec"), scope)  # noqa: S102 - our own README
     assert round(scope["table"].query(scope["arch"], "cifar100", "test"), 2) == 70.89
-    assert scope["api"].find_best("cifar100", "x-test")[0] == 9930
+    assert scope["api"].find_best("cifar100", "x-test", hp="200")[0] == 9930
     assert len(scope["history"]) == 100
 
 

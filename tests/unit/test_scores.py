@@ -221,3 +221,12 @@ def test_every_registered_score_scores_nb201(name: str) -> None:
     a, b = Scorer(parse_score(name), inputs)(archs), Scorer(parse_score(name), inputs)(archs)
     assert a.shape == (3,) and a.dtype == torch.float64 and torch.equal(a, b)
     assert not bool(torch.isnan(a).any()) and not bool((a == math.inf).any())
+
+
+def test_search_help_names_every_score_and_role() -> None:
+    from tnas.cli import build_parser
+    from tnas.sampler.roles import ROLES
+
+    sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "search" in a.choices)
+    text = " ".join(sub.choices["search"].description.split())
+    assert all(name in text for name in SCORES.names()) and all(role in text for role in ROLES)

@@ -10,42 +10,24 @@ Change one import and code written against `nas_201_api` or `nats_bench` runs on
 Names, arguments, dataset names ('cifar10-valid', 'cifar10', 'cifar100', 'ImageNet16-120'), set names
 and dict keys are upstream's, with upstream's meaning. Where tnas differs (docs/nb201-api.md):
 
-* Defaults hp='200', is_random=False (upstream: hp='12', is_random=True, i.e. one random seed). The
-  table holds the mean over seeds at the last epoch, so is_random=True, a seed, or an iepoch other than
-  None / hp-1 raise TnasError saying so.
+* Defaults as upstream: hp='12', is_random=True. The table holds the mean over seeds at the last
+  epoch, so is_random=True (upstream: one random seed) is answered with the mean and says so once per API
+  object (a UserWarning); a seed (is_random=777) or an iepoch other than None / hp-1 raise TnasError.
 * Returned dicts hold what the table has. A missing upstream key raises `MissingBenchKey` (both a
   TnasError and a KeyError) saying why and what to use instead; `.get(key)` still returns None.
-* No weights and no per-seed results (`get_net_param`, `query_by_index`, ...): clear errors.
+* No weights and no per-seed results (`get_net_param`, `query_by_index(i, dataset)`, ...): clear errors.
+  `query_meta_info_by_index` / `query_by_index(i)` return a `TableArchResults` (api_results.py).
 * The first argument is a tnas table (file or folder) or None. Upstream file names
   ('NAS-Bench-201-v1_1-096897.pth', 'NATS-tss-v1_0-3ffb9-simple', ...) are ignored with a warning.
 * `query_index_by_arch` also takes a tnas arch (long [6]); an out-of-range int raises (a ValueError,
-  as upstream). `simulate_train_eval` works for 'cifar10' only and uses seed means.
+  as upstream). Latency is known for the CIFAR-10 network only: `simulate_train_eval` returns None as
+  latency on cifar100 / ImageNet16-120 (said once).
 
-Which column serves each key (v1.1: NB201 v1.1 seed mean; NATS: NATS-Bench tss seed mean; ST: the Syne Tune
-export of NB201; columns as described in shared/data/README.md):
-
-    get_more_info, hp='200'
-      cifar10-valid    valid-accuracy (x-valid, 25k-train run)   c10_valid                    v1.1
-                       valid-loss, valid-per-time, -all-time     nats_c10v_valid_*            NATS
-                       test-* (ori-test of that same run)        nats_c10v_oritest_*          NATS
-                       train-*                                   nats_c10v_train_*            NATS
-      cifar10          test-accuracy (ori-test, 50k-train run)   c10_test                     v1.1
-                       train-per-time, train-all-time            st_c10_train_time_*          ST
-      cifar100         valid-/test-accuracy (x-valid / x-test)   c100_valid / c100_test       v1.1
-      ImageNet16-120   valid-/test-accuracy (x-valid / x-test)   in16_valid / in16_test       v1.1
-    get_more_info, hp='12': valid-/test-accuracy from e12_* (v1.1); cifar10-valid: valid only, cifar10: test only
-    get_cost_info
-      cifar10(-valid)  flops (M), params (M), latency (s)        c10_flops_M, c10_params_M, c10_latency_s   ST
-      cifar10-valid    T-{train,x-valid,ori-test}@{epoch,total}  nats_c10v_*time* (hp='200')               NATS
-      cifar10          T-train@epoch, T-train@total              st_c10_train_time_* (hp='200')            ST
-      cifar100, IN16   flops, params                             tnas.supernet.nb201_cost counter    analytic
+Which table column serves each key, and where it comes from: the docstring of `tnas.bench.api_keys`.
 """
 from __future__ import annotations
 
 import logging
-import re
-import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +36,17 @@ import torch
 from torch import Tensor
 
 from tnas.bench.api_keys import (
-    DATASET_NAMES, HPS, NUM_CLASSES, INPUT_SIZE, SETS, FIELDS, EVAL_NAMES, SET_TO_KEY, INFO_COLUMNS, C10_COST, TIME_COLUMNS, MissingBenchKey, BenchInfo, why_missing, remap_dataset_set_names,
+    C10_COST, DATASET_NAMES, EVAL_NAMES, FIELDS, HPS, INFO_COLUMNS, INPUT_SIZE, NUM_CLASSES, SET_TO_KEY, SETS,
+    BenchInfo, MissingBenchKey, remap_dataset_set_names, time_columns, why_missing,
 )
+from tnas.bench.api_checks import count_costs, limit, no_raw, short, str2lists, str2matrix, table_path, warn_user
+from tnas.bench.api_results import TableArchResults, info_string
 from tnas.bench.nb201 import NB201Table, load_nb201
 from tnas.errors import TnasError, unknown
 from tnas.space.nb201 import NB201_OPS
 
 logger = logging.getLogger(__name__)
 
-_UPSTREAM_FILE = re.compile(r"NAS-Bench-201-v1_[01]-[0-9a-f]+(\.pth)?|NAS-Bench-201-v1_1-archive|"
-                            r"NATS-tss-v1_0-3ffb9(-simple|-full)?(\.pickle\.pbz2)?")
-_SIZE_FILE = re.compile(r"NATS-sss-v1_0-50262.*")
 _RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
 
@@ -83,11 +65,12 @@ class NASBench201API:
                  fast_mode: bool = False) -> None:
         self.verbose, self.fast_mode, self._used_time = verbose, fast_mode, 0.0
         self.search_space_name, self.archive_dir, self.avaliable_hps = "topology", None, list(HPS)  # sic
-        self._table: NB201Table = load_nb201(_table_path(file_path_or_dict))
+        self._table: NB201Table = load_nb201(table_path(file_path_or_dict))
         self.filename = self._table.path.name
         self._have = set(self._table.columns())
         self._cols: dict[Any, np.ndarray] = {}  # per-index arrays, filled on first use
         self._meta: list[str] | None = None
+        self._said: set[str] = set()  # notices already given by this object (each once)
 
     # ---- architectures -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -125,6 +108,21 @@ class NASBench201API:
     def reset_time(self) -> None:
         self._used_time = 0.0
 
+    @property
+    def full_train_epochs(self) -> int:
+        """Epochs of the full schedule (200; hp='12' is the cheap proxy), as `nats_bench`'s topology API."""
+        return 200
+
+    @property
+    def full_epochs_in_paper(self) -> int:
+        return 200
+
+    def is_topology(self) -> bool:
+        return True
+
+    def is_size(self) -> bool:
+        return False
+
     def arch(self, index: int) -> str:
         """The NB201 string of architecture `index` (0..15624)."""
         return self.meta_archs[self._check_index(index)]
@@ -157,8 +155,8 @@ class NASBench201API:
         return int(torch.randint(len(self), (1,), generator=generator))
 
     # ---- results -----------------------------------------------------------------------
-    def get_more_info(self, index: Any, dataset: str, iepoch: int | None = None, hp: str | int = "200",
-                      is_random: bool | int = False) -> BenchInfo:
+    def get_more_info(self, index: Any, dataset: str, iepoch: int | None = None, hp: str | int = "12",
+                      is_random: bool | int = True) -> BenchInfo:
         """Final-epoch results of architecture `index` (index, string or arch) trained on `dataset`.
 
         Keys as upstream: '{train,valid,test,valtest}-{loss,accuracy,per-time,all-time}' as the table
@@ -166,21 +164,23 @@ class NASBench201API:
         Upstream meaning per dataset: 'cifar10-valid' valid = x-valid, test = ori-test (both of the
         25k-train run); 'cifar10' test = ori-test (50k train), no valid keys; 'cifar100' /
         'ImageNet16-120' valid = x-valid, test = x-test, valtest = ori-test (not in the table).
+        Defaults as upstream: hp='12' (the 12-epoch schedule; pass hp='200' for the full one) and
+        is_random=True, answered with the seed mean (what is_random=False gives upstream), said once.
         Raises:
-            TnasError: unknown dataset/hp/arch; is_random not False; iepoch not None or hp-1.
+            TnasError: unknown dataset/hp/arch; is_random a seed; iepoch not None or hp-1.
         """
         dataset, hp = self._dataset(dataset), self._hp(hp)
         self._check_seed_epoch(hp, iepoch, is_random)
         i = self._index(index)
         self._log("get_more_info", index=index, dataset=dataset, hp=hp)
         upstream = tuple(f"{s}-{f}" for s in SETS[dataset] for f in FIELDS)
-        return self._info(INFO_COLUMNS[(dataset, hp)], i, upstream, dataset, hp,
-                          f"get_more_info({i}, '{dataset}', hp='{hp}')")
+        columns = {**time_columns(dataset, hp, info=True), **INFO_COLUMNS[(dataset, hp)]}
+        return self._info(columns, i, upstream, dataset, hp, f"get_more_info({i}, '{dataset}', hp='{hp}')")
 
-    def get_cost_info(self, index: Any, dataset: str, hp: str | int = "200") -> BenchInfo:
+    def get_cost_info(self, index: Any, dataset: str, hp: str | int = "12") -> BenchInfo:
         """Costs of architecture `index` on `dataset`: 'flops' (MFLOPs = M multiply-accumulates),
-        'params' (millions), 'latency' (s, CIFAR-10 only) and, for hp='200', the upstream time keys
-        'T-train@epoch', 'T-train@total', 'T-<set>@epoch', 'T-<set>@total' the table has (s).
+        'params' (millions), 'latency' (s, CIFAR-10 only) and the upstream time keys 'T-train@epoch',
+        'T-train@total', 'T-<set>@epoch', 'T-<set>@total' (s; totals over the hp epochs).
 
         CIFAR-10 costs are the table's; CIFAR-100 / ImageNet16-120 FLOPs/params come from
         `tnas.supernet.nb201_cost` (100 / 120 classes, 32 / 16 px input), shifted by the table's own CIFAR-10
@@ -192,10 +192,10 @@ class NASBench201API:
         self._log("get_cost_info", index=index, dataset=dataset, hp=hp)
         upstream = ("flops", "params", "latency", "T-train@epoch", "T-train@total",
                     *(f"T-{n}@{w}" for n in EVAL_NAMES[dataset] for w in ("epoch", "total")))
-        return self._info(TIME_COLUMNS.get(dataset, {}) if hp == "200" else {}, i, upstream, dataset, hp,
+        return self._info(time_columns(dataset, hp, info=False), i, upstream, dataset, hp,
                           f"get_cost_info({i}, '{dataset}', hp='{hp}')", costs=True)
 
-    def get_latency(self, index: Any, dataset: str, hp: str | int = "200") -> float:
+    def get_latency(self, index: Any, dataset: str, hp: str | int = "12") -> float:
         """Inference latency in seconds (CIFAR-10 network; as upstream's `get_cost_info(...)['latency']`)."""
         return self.get_cost_info(index, dataset, hp)["latency"]
 
@@ -209,14 +209,19 @@ class NASBench201API:
                 "num_classes": NUM_CLASSES[dataset]}
 
     def find_best(self, dataset: str, metric_on_set: str, FLOP_max: float | None = None,  # noqa: N803
-                  Param_max: float | None = None, hp: str | int = "200") -> tuple[int, float | None]:  # noqa: N803
+                  Param_max: float | None = None, hp: str | int = "12", enforce_all: bool | None = None, *,  # noqa: N803
+                  flop_max: float | None = None, param_max: float | None = None) -> tuple[int, float | None]:
         """(index, accuracy %) of the best cell on `metric_on_set`, among cells with FLOPs <= FLOP_max
         (MFLOPs) and params <= Param_max (millions); (-1, None) when none qualifies. Ties go to the
         lowest index, as upstream. Sets as upstream: 'cifar10-valid': 'x-valid' | 'valid' | 'ori-test' |
         'train'; 'cifar10': 'ori-test' | 'train'; 'cifar100' / 'ImageNet16-120': 'x-valid' | 'x-test' |
         'ori-test' | 'train'; plus the shorthand of `remap_dataset_set_names` ('valid', 'test').
+        `flop_max` / `param_max` are `nats_bench`'s spellings; `enforce_all` is accepted and moot (every
+        cell is in the table).
         """
         hp = self._hp(hp)
+        limits = {"flops": limit("FLOP_max", FLOP_max, "flop_max", flop_max, "MFLOPs, e.g. 100.0"),
+                  "params": limit("Param_max", Param_max, "param_max", param_max, "millions of parameters, e.g. 0.8")}
         dataset, metric_on_set = remap_dataset_set_names(self._dataset(dataset), metric_on_set)
         sets = SET_TO_KEY[dataset]
         if metric_on_set not in sets:
@@ -231,35 +236,40 @@ class NASBench201API:
             raise MissingBenchKey(f"find_best('{dataset}', '{metric_on_set}', hp='{hp}') needs '{key}': {why}")
         acc = self._by_index(column)
         ok = np.ones(len(acc), dtype=bool)
-        for limit, what in ((FLOP_max, "flops"), (Param_max, "params")):
-            if limit is not None:
-                ok &= self._cost(dataset, what) <= limit
+        for what, bound in limits.items():
+            if bound is not None:
+                ok &= self._cost(dataset, what) <= bound
         if not ok.any():
             return -1, None
         best = int(np.argmax(np.where(ok, acc, -np.inf)))  # first maximum = lowest index
         return best, float(acc[best])
 
-    def simulate_train_eval(self, arch: Any, dataset: str, iepoch: int | None = None, hp: str | int = "200",
-                            account_time: bool = True) -> tuple[float, float, float, float]:
-        """(valid accuracy %, latency s, time cost s, total used time s) as upstream, for dataset 'cifar10'.
+    def simulate_train_eval(self, arch: Any, dataset: str, iepoch: int | None = None, hp: str | int = "12",
+                            account_time: bool = True) -> tuple[float, float | None, float, float]:
+        """(valid accuracy %, latency s, time cost s, total used time s) of training `arch` on `dataset`, as
+        upstream: 'cifar10' means the cifar10-valid run (x-valid accuracy), 'cifar100' / 'ImageNet16-120'
+        their x-valid; time cost = train-all-time + valid-per-time (hp epochs of training, one evaluation).
 
-        Upstream samples one seed; tnas returns the seed mean (cifar10-valid x-valid, 200 epochs).
-        Time cost = train-all-time + valid-per-time of the cifar10-valid run.
+        Upstream draws one seed (is_random=True); the table gives the seed mean (said once). Latency is
+        the CIFAR-10 network's; None for cifar100 / ImageNet16-120, which the table has no latency for.
+        `nas_201_api`'s positional order (arch, dataset, hp) works too: a third argument '12' / '200' is hp.
         """
         if dataset not in ("cifar10", "cifar100", "ImageNet16-120"):
             raise unknown("simulate_train_eval dataset", dataset, ("cifar10", "cifar100", "ImageNet16-120"))
-        if dataset != "cifar10" or self._hp(hp) != "200":
-            raise TnasError(f"simulate_train_eval('{dataset}', hp='{hp}') needs training times, which the table "
-                            "has only for dataset 'cifar10' (its cifar10-valid run) with hp='200'. Use "
-                            "get_more_info(index, dataset)['valid-accuracy'] and count cost yourself.")
+        if isinstance(iepoch, str) and iepoch in HPS:  # nas_201_api's order: (arch, dataset, hp, account_time)
+            hp, iepoch = iepoch, None
         index = self._index(arch)
-        info = self.get_more_info(index, "cifar10-valid", iepoch=iepoch, hp="200")
+        info = self.get_more_info(index, "cifar10-valid" if dataset == "cifar10" else dataset, iepoch=iepoch,
+                                  hp=hp, is_random=True)
         cost = info["train-all-time"] + info["valid-per-time"]
+        latency = self.get_cost_info(index, dataset, hp=hp).get("latency")
+        if latency is None:
+            self._say_once("latency", f"simulate_train_eval(..., '{dataset}') returns None as latency: the table "
+                           "has latencies only for the CIFAR-10 network.")
         if account_time:
             self._used_time += cost
-        return info["valid-accuracy"], self.get_latency(index, "cifar10"), cost, self._used_time
+        return info["valid-accuracy"], latency, cost, self._used_time
 
-    # ---- upstream calls without data here --------------------------------------------------
     def reload(self, archive_root: str | None = None, index: int | None = None) -> None:
         """No-op: the whole table is in memory."""
 
@@ -267,58 +277,58 @@ class NASBench201API:
         """No-op: tnas holds no trained weights."""
 
     def get_net_param(self, index: int, dataset: str, seed: int | None, hp: str = "200") -> Any:
-        raise _no_raw("get_net_param", "trained weights",
+        raise no_raw("get_net_param", "trained weights",
                       "Build the network with get_net_config() and tnas.supernet.nb201.NB201Network, then train it.")
 
-    def query_meta_info_by_index(self, arch_index: int, hp: str = "200") -> Any:
-        raise _no_raw("query_meta_info_by_index", "per-seed ArchResults objects", "Use get_more_info().")
+    def query_meta_info_by_index(self, arch_index: Any, hp: str | int = "12") -> TableArchResults:
+        """Upstream's ArchResults of one cell for schedule `hp`, with its query methods (`get_metrics`,
+        `get_compute_costs`, ...) answered from the table (`tnas.bench.api_results.TableArchResults`)."""
+        hp = self._hp(hp)
+        self._log("query_meta_info_by_index", arch_index=arch_index, hp=hp)
+        return TableArchResults(self, self._index(arch_index), hp)
 
-    def query_by_index(self, arch_index: int, dataname: str | None = None, hp: str = "200") -> Any:
-        raise _no_raw("query_by_index", "per-seed ArchResults / ResultsCount objects", "Use get_more_info().")
+    def query_by_index(self, arch_index: Any, dataname: str | None = None, hp: str | int = "12") -> TableArchResults:
+        """`query_meta_info_by_index(arch_index, hp)` when `dataname` is None; a dataset's per-seed results
+        (`dataname` given) are not in the table."""
+        if dataname is not None:
+            raise no_raw("query_by_index", f"per-seed ResultsCount objects (dataname={short(dataname)})",
+                         "Call it without dataname, or use get_more_info(index, dataname, hp=hp, is_random=False).")
+        return self.query_meta_info_by_index(arch_index, hp)
 
-    def query_info_str_by_arch(self, arch: Any, hp: str = "200") -> str:
-        raise _no_raw("query_info_str_by_arch", "per-run summaries", "Use get_more_info().")
+    def query_info_str_by_arch(self, arch: Any, hp: str | int = "12") -> str:
+        """A text summary of `arch` for schedule `hp`: per dataset FLOPs, params, latency and the table's
+        accuracies and losses (the table's own layout, not upstream's per-seed one)."""
+        hp, index = self._hp(hp), self._index(arch)
+        self._log("query_info_str_by_arch", arch=arch, hp=hp)
+        return info_string(self, index, hp)
 
-    def query_by_arch(self, arch: Any, hp: str = "200") -> str:
-        raise _no_raw("query_by_arch", "per-run summaries", "Use get_more_info().")
+    def query_by_arch(self, arch: Any, hp: str | int = "12") -> str:
+        return self.query_info_str_by_arch(arch, hp)
 
     def show(self, index: int = -1) -> None:
-        raise _no_raw("show", "per-run summaries", "Use get_more_info() and get_cost_info().")
+        raise no_raw("show", "per-run summaries", "Use get_more_info() and get_cost_info().")
 
     def statistics(self, dataset: str, hp: str | int) -> dict[int, int]:
-        raise _no_raw("statistics", "seed counts", "Every value is a mean over 1-3 seeds.")
+        raise no_raw("statistics", "seed counts", "Every value is a mean over 1-3 seeds.")
 
-    @staticmethod
-    def str2lists(arch_str: str) -> list[tuple[tuple[str, int], ...]]:
-        """'|a~0|+|b~0|c~1|+...' -> [((a, 0),), ((b, 0), (c, 1)), ...]: each node's (op, input node) pairs."""
-        return [tuple((op, int(src)) for op, src in re.findall(r"\|([^|~]+)~(\d+)(?=\|)", node))
-                for node in arch_str.split("+")]
-
-    @staticmethod
-    def str2matrix(arch_str: str, search_space: Iterable[str] = NB201_OPS) -> np.ndarray:
-        """The cell as a 4x4 matrix: [i, j] = index in `search_space` of the op on edge j -> i (0: none)."""
-        names = list(search_space)
-        nodes = NASBench201API.str2lists(arch_str)
-        out = np.zeros((len(nodes) + 1, len(nodes) + 1))
-        for i, node in enumerate(nodes, start=1):
-            for op, j in node:
-                if op not in names:
-                    raise unknown("NB201 operation", op, names)
-                out[i, j] = names.index(op)
-        return out
+    str2lists = staticmethod(str2lists)
+    str2matrix = staticmethod(str2matrix)
 
     # ---- internals ---------------------------------------------------------------------
-    def _info(self, columns: dict[str, str], i: int, upstream: tuple[str, ...], dataset: str, hp: str,
-              what: str, costs: bool = False) -> BenchInfo:
-        values = {k: float(self._by_index(c)[i]) for k, c in columns.items() if c in self._have}
+    def _info(self, columns: dict[str, str | tuple[str, float]], i: int, upstream: tuple[str, ...], dataset: str,
+              hp: str, what: str, costs: bool = False) -> BenchInfo:
+        """The dict of `upstream` keys for cell `i`; a column is a name or (name, factor) (a derived time)."""
+        names = {k: c if isinstance(c, str) else c[0] for k, c in columns.items()}
+        values = {k: float(self._by_index(names[k])[i]) * (1.0 if isinstance(c, str) else c[1])
+                  for k, c in columns.items() if names[k] in self._have}
         if costs:
             for k in ("flops", "params", "latency"):
                 if dataset in ("cifar10", "cifar10-valid") and C10_COST[k] in self._have:
                     values[k] = float(self._by_index(C10_COST[k])[i])
                 elif k != "latency" and C10_COST[k] in self._have:
                     values[k] = float(self._cost(dataset, k)[i])
-            values = {k: values[k] for k in upstream if k in values}  # upstream's key order
-        return BenchInfo(values, what, dataset, hp, upstream, columns)
+        values = {k: values[k] for k in upstream if k in values}  # upstream's key order
+        return BenchInfo(values, what, dataset, hp, upstream, names)
 
     def _by_index(self, column: str) -> np.ndarray:
         """float64 [15625] of `column`, ordered by official index (cached per API object)."""
@@ -341,7 +351,7 @@ class NASBench201API:
         if NUM_CLASSES[dataset] == 10:
             return table
         if (dataset, what) not in self._cols:
-            here, c10 = _count(self._archs(), what, dataset), _count(self._archs(), what, "cifar10")
+            here, c10 = count_costs(self._archs(), what, dataset), count_costs(self._archs(), what, "cifar10")
             scale = 1.0 if what == "params" else (INPUT_SIZE[dataset] / 32) ** 2  # conv MACs scale with H*W
             self._cols[(dataset, what)] = (here + scale * (table * 1e6 - c10)) / 1e6
         return self._cols[(dataset, what)]
@@ -373,17 +383,25 @@ class NASBench201API:
                           "Pass hp='200' or hp='12': the topology benchmark's 200- and 12-epoch schedules.")
         return str(hp)
 
-    @staticmethod
-    def _check_seed_epoch(hp: str, iepoch: int | None, is_random: bool | int) -> None:
-        if is_random is not False:
-            what = "is_random=True (one randomly chosen seed, upstream's default)" if is_random is True \
-                else f"is_random={is_random!r} (one seed's run)"
-            raise TnasError(f"{what} is not available: the table holds only the mean over each cell's seeds. "
-                            "Pass is_random=False, which upstream also answers with the seed mean.")
+    def _check_seed_epoch(self, hp: str, iepoch: int | None, is_random: bool | int) -> None:
+        if isinstance(is_random, (bool, np.bool_)):
+            if is_random:
+                self._say_once("is_random", "is_random=True (upstream's default: one randomly chosen seed's run) is "
+                               "answered with the mean over the cell's seeds, the only value the tnas table holds "
+                               "(upstream's is_random=False). Pass is_random=False to say so yourself.")
+        else:
+            raise TnasError(f"is_random={short(is_random)} (one seed's run) is not available: the table holds only "
+                            "the mean over each cell's seeds. Pass is_random=False (the mean) or True.")
         if iepoch is not None and iepoch != int(hp) - 1:
-            raise TnasError(f"iepoch={iepoch!r} is not available: the table holds only the last epoch of each run "
-                            f"(iepoch=None or {int(hp) - 1} for hp='{hp}'), no per-epoch curves. For a cheap "
+            raise TnasError(f"iepoch={short(iepoch)} is not available: the table holds only the last epoch of each "
+                            f"run (iepoch=None or {int(hp) - 1} for hp='{hp}'), no per-epoch curves. For a cheap "
                             "low-fidelity score use hp='12' (final numbers of the 12-epoch schedule).")
+
+    def _say_once(self, what: str, message: str) -> None:
+        """A UserWarning the first time this API object meets `what`."""
+        if what not in self._said:
+            self._said.add(what)
+            warn_user(message)
 
     def _log(self, call: str, **kw: Any) -> None:
         if self.verbose and logger.isEnabledFor(logging.INFO):
@@ -407,46 +425,3 @@ def create(file_path_or_dict: str | Path | dict | None, search_space: str, fast_
     if search_space not in ("tss", "topology"):
         raise unknown("NATS-Bench search space", search_space, ("tss", "topology", "sss", "size"))
     return NATStopology(file_path_or_dict, fast_mode=fast_mode, verbose=verbose)
-
-
-def _table_path(file_path_or_dict: str | Path | dict | None) -> str | Path | None:
-    if isinstance(file_path_or_dict, dict):
-        raise TnasError("A dict loaded from an official benchmark file cannot be read by tnas. Pass None (the "
-                        "tnas table) or a tnas table; `tnas table convert` turns the official files into one.")
-    if file_path_or_dict is None:
-        return None
-    name = Path(file_path_or_dict).name
-    if _SIZE_FILE.fullmatch(name):
-        raise TnasError(f"'{file_path_or_dict}' is a NATS-Bench size-space (sss) file; tnas has only the topology "
-                        "space (NB201). Use create(None, 'tss').")
-    if _UPSTREAM_FILE.fullmatch(name):
-        warnings.warn(f"Ignoring '{file_path_or_dict}': tnas answers from its own table (NB201 v1.1, i.e. "
-                      "NAS-Bench-201-v1_1-096897, seed means), found by the default lookup. Pass None to silence "
-                      "this, or convert the official file with `tnas table convert`.", UserWarning, stacklevel=3)
-        return None
-    return file_path_or_dict
-
-
-def _no_raw(call: str, what: str, instead: str) -> TnasError:
-    return TnasError(f"{call}() is not available: the tnas table holds only final-epoch seed means, no {what}. "
-                     f"{instead}")
-
-
-def _count(archs: Tensor, what: str, dataset: str) -> np.ndarray:
-    """Analytic params or FLOPs (MACs) of archs long [N, 6] on `dataset`'s network: int64 [N].
-
-    A cell's cost is the skeleton's plus one term per edge that depends only on the edge's op (every
-    edge maps C -> C channels at its stage's resolution), so 5 counts give all N.
-    """
-    from tnas.supernet.nb201_cost import count_flops, count_params  # builds meta-device networks: import late
-
-    n, size = NUM_CLASSES[dataset], INPUT_SIZE[dataset]
-
-    def count(arch: Tensor) -> int:
-        return count_params(arch, num_classes=n) if what == "params" else \
-            count_flops(arch, num_classes=n, input_size=size)
-
-    zero = torch.zeros(6, dtype=torch.long)
-    base = count(zero)
-    per_op = torch.tensor([0] + [count(zero.index_fill(0, torch.tensor([0]), op)) - base for op in range(1, 5)])
-    return (base + per_op[archs].sum(-1)).numpy()

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Datasets for supernet training. `tnas data download cifar10 --root DIR` fetches and verifies the "
             "official archive; `tnas data info NAME` loads a dataset and prints its splits, shapes and "
-            "normalisation. 'digits' is built in (scikit-learn) and needs no download."
+            "normalisation. 'digits' ships with tnas and needs no download."
         ),
     )
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)

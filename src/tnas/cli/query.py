@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Any
 
-from tnas.bench import DATASETS, NUM_ARCHS, PROTOCOL, canonical_dataset, load_nb201
+from tnas.bench.protocol import DATASETS, NUM_ARCHS, PROTOCOL, canonical_dataset
 from tnas.errors import TnasError
 
 # NB201's networks per dataset: C=16, N=5, classes and input side (ImageNet16-120 is 16x16)
@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tnas.bench import load_nb201  # torch: only when the command runs
+
     datasets = list(DATASETS) if args.dataset.strip().lower() == "all" else [canonical_dataset(args.dataset)]
     text = args.arch.strip()
     if text.lstrip("+-").isdigit() and not 0 <= int(text) < NUM_ARCHS:  # before it meets a 64-bit tensor

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from importlib import resources
 from pathlib import Path
 
 from tnas.cli._intermixed import intermixed
@@ -14,15 +16,19 @@ from tnas.errors import TnasError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search",
-        help="train a supernet with the TNAS sampler and search it (default: digits, ~25 s)",
+        help="train a supernet with the TNAS sampler and search it (default: digits, ~50 s of one core)",
         description=(
             "One-shot NAS on a weight-sharing supernet (space=nb201|darts|shufflenet or your own, see README). Training samples each step's architecture from "
             "Gamma = (1-eps)*Uniform + eps*p(a|z) (TNAS-OS; strategy=spos keeps eps=0), the VAE is retrained "
             "on the best architectures each epoch, then a genetic algorithm seeded from the VAE searches the "
-            "trained supernet. With no arguments it runs the 'digits-quick' preset on scikit-learn's digits "
-            "(no download). strategy=darts|darts-v2|gdas|tnas-g instead runs a gradient-based search (DARTS, "
+            "trained supernet. With no arguments it runs the 'digits-quick' preset on the digits bundled with tnas "
+            "(UCI optdigits, the data of scikit-learn's load_digits; no download). strategy=darts|darts-v2|gdas|tnas-g instead runs a gradient-based search (DARTS, "
             "GDAS, or TNAS-G: the VAE decoder p(a|z) as the distribution; options under gradient.*) and derives "
-            "the final cell from the learned distribution. "
+            "the final cell from the learned distribution; strategy=zero-cost searches without training. "
+            "search.score=NAME sets what ranks the cells: accuracy (default), loss, angle, naswot, synflow, snip, "
+            "grad_norm, jacov, or a rank ensemble rank:A+B[+...]; sampler.feedback_score=NAME what the learned "
+            "sampler observes; sampler.role=steer|seed|reject|steer-unbiased how it takes part in training "
+            "(docs/scores.md, docs/sampler.md). "
             "Results go to a run directory (config, metrics, checkpoints, result.json, report.md)."
         ),
         epilog=(
@@ -52,14 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_presets:  # before the imports below: listing needs neither torch nor YAML
+        print(preset_list())
+        return 0
     import yaml
 
-    from tnas.run.config import list_presets, resolve_config
+    from tnas.run.config import resolve_config
     from tnas.run.multiseed import axis_args, is_axis
     from tnas.run.overrides import parse_override_args, split_preset_args, to_dict
-    if args.list_presets:
-        print("\n".join(list_presets()))
-        return 0
     preset, overrides = split_preset_args(args.args, "tnas search digits-quick train.epochs=3")
     if args.resume:
         if preset:
@@ -121,3 +127,26 @@ def _axis(resume: str | None, overrides: dict[str, str], make=None, seeds=None, 
         return report_axis(kind, lambda line: run_axis(kind, make, seeds, sweep, workers, line))
     n = workers_override(overrides)
     return report_axis(kind, lambda line: (resume_axis(kind, resume, n, line), Path(resume)))
+
+
+def preset_list(folder: str = "configs") -> str:
+    """One line per built-in preset of `tnas/<folder>/`: its name and the summary its YAML file opens with."""
+    files = sorted((p for p in (resources.files("tnas") / folder).iterdir() if p.name.endswith(".yaml")),
+                   key=lambda p: p.name[:-5])
+    width = max((len(p.name) - 5 for p in files), default=0)
+    return "\n".join(f"{p.name[:-5]:<{width}}  {preset_summary(p.read_text())}" for p in files)
+
+
+def preset_summary(text: str, limit: int = 110) -> str:
+    """The one-line summary of a preset: the opening clause of its leading comment (the text before the
+    first ': ', or its first sentence when that clause is too short to say anything), at most `limit` chars."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    words = " ".join(lines)
+    head = words.split(": ", 1)[0]
+    if len(head) < 30:
+        head = re.split(r"(?<=[.;])\s", words, maxsplit=1)[0].rstrip(".;")
+    return head if len(head) <= limit else head[:limit - 3].rsplit(" ", 1)[0] + "..."

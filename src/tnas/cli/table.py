@@ -5,10 +5,12 @@ import argparse
 import time
 from pathlib import Path
 
-from tnas.bench import NUM_ARCHS, PROTOCOL, convert_nats, load_nb201, locate_table
-from tnas.bench.bundle import BUNDLE_FILE, write_csv
-from tnas.bench.nb201 import NB201Table
-from tnas.bench.protocol import SUPERNET_FILE
+from typing import TYPE_CHECKING
+
+from tnas.bench.protocol import NUM_ARCHS, PROTOCOL, SUPERNET_FILE
+
+if TYPE_CHECKING:
+    from tnas.bench.nb201 import NB201Table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from tnas.bench import locate_table  # the table layer loads torch: only when the command runs
+    from tnas.bench.nb201 import NB201Table
+
     path = locate_table(args.path)
     t0 = time.perf_counter()
     # uncached, so the time is a real load
@@ -59,6 +64,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from tnas.bench import convert_nats, load_nb201
+
     out = convert_nats(args.source, args.out, hp=args.hp, allow_unsafe_pickle=args.unsafe_pickle)
     table = load_nb201(out, strict=False)
     print(f"wrote     {out}")
@@ -68,6 +75,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from tnas.bench.bundle import write_csv
+
     path = write_csv(Path(args.out))
     print(f"wrote     {path}")
     print(f"          {path.parent / SUPERNET_FILE}")
@@ -75,6 +84,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _print_info(table: NB201Table, seconds: float) -> None:
+    from tnas.bench.bundle import BUNDLE_FILE
+
     print(f"table     {table.path}" + ("  (bundled with tnas)" if table.path == BUNDLE_FILE else ""))
     print(f"rows      {len(table)} of {NUM_ARCHS}" + ("" if table.complete else "  (partial)"))
     print(f"protocol  {PROTOCOL}")

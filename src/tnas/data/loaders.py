@@ -16,6 +16,7 @@ membership.
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -92,17 +93,19 @@ def _require(
 
 @register_dataset("digits")
 def load_digits(root: Path | None, opts: LoadOptions) -> DataSplits:
-    """scikit-learn's 1,797 real 8x8 handwritten digits; no flips (a mirrored digit is another shape)."""
-    from sklearn.datasets import load_digits as sk_digits
-
+    """The 1,797 real 8x8 handwritten digits of scikit-learn's `load_digits` (UCI optdigits test set), shipped
+    with tnas (`tnas/data/digits/`, licence and provenance in its README); no flips (a mirrored digit is another
+    shape)."""
     if root is not None:
-        log.info("digits ships with scikit-learn; ignoring root %s", root)
-    d = sk_digits()
+        log.info("digits ships with tnas; ignoring root %s", root)
+    with resources.as_file(resources.files("tnas") / "data" / "digits" / "digits.npz") as path, \
+            np.load(path, allow_pickle=False) as z:
+        pixels, target = z["pixels"], z["target"]  # uint8 [1797, 8, 8] in 0..16, uint8 [1797]
     # Pixel values are 0..16 (counts of a 4x4 block); scale them to the 0..255 uint8 range.
-    images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    meta = {"num_classes": 10, "flip": False, "source": "sklearn.datasets.load_digits"}
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    meta = {"num_classes": 10, "flip": False, "source": "UCI optdigits (as sklearn.datasets.load_digits), bundled"}
     return build_splits(
-        "digits", {"all": d.target.astype(np.int64)}, lambda _, rows: images[rows], "single", opts, meta
+        "digits", {"all": target.astype(np.int64)}, lambda _, rows: images[rows], "single", opts, meta
     )
 
 

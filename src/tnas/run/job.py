@@ -34,6 +34,7 @@ from tnas.run import lock
 from tnas.run.dist import resolve_device
 from tnas.run.overrides import flatten, to_dict
 from tnas.run.rundir import LogFile, RunDir, environment, shared_run_path
+from tnas.run.threads import contention_notice
 from tnas.run.track import Tracker, attach_trackers, check_trackers, discard_trackers, log_result, open_trackers
 from tnas.seeds import stream_seed
 
@@ -184,10 +185,20 @@ def run_context(cfg: Any) -> Iterator[None]:
         torch.manual_seed(stream_seed(cfg.seed, "init"))
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        notice = contention_notice(torch.get_num_threads(), _device_type(cfg.device))
+        if notice:
+            _log.warning("%s", notice)
         try:
             yield
         finally:
             torch.set_num_threads(old_threads)
+
+
+def _device_type(name: str) -> str:
+    try:
+        return resolve_device(name).type
+    except TnasError:  # reported with the rest of the config by the job's build
+        return "cpu"
 
 
 def _rng_devices(name: str) -> list[int]:
