@@ -76,6 +76,8 @@ def load_batch_pickle(path: Path, layout: str, fix: str) -> dict[str, object]:
         ImportError,
         IndexError,
         KeyError,
+        LookupError,  # _codecs.encode with an unknown codec (protocol-2 bytes go through it)
+        OverflowError,
     ) as e:
         raise TnasError(f"Could not read {path} as a batch pickle ({e}). Expected {layout}. {fix}") from None
     if not isinstance(obj, dict):
