@@ -50,5 +50,6 @@ def finish(parts: Parts, run: RunDir, history: Any, wall: float) -> dict[str, An
     run.log_metrics(final_record(result, parts.state.step))  # a resume drops the old one (truncate_logs)
     parts.phase = "done"
     run.write_result(result)
-    write_report(run.path, result, parts.state.history)
+    if run.enabled:  # rank 0 writes the run directory (two ranks racing on one report.md lost a rename)
+        write_report(run.path, result, parts.state.history)
     return result
