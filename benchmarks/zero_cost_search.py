@@ -25,7 +25,7 @@ from pathlib import Path
 from _common import machine_line
 from _study import fmt_ms, mean_sd, paired, _p
 
-METHODS = {"random": 1000, "rea": 300, "tnas": 300}  # method -> largest budget
+METHODS = {"random": 300, "rea": 300, "tnas": 300}  # method -> largest budget (N=1000: --big)
 BUDGETS = (100, 300, 1000)
 # NASWOT (Mellor et al., ICML 2021, Table 2): NB201 CIFAR-10 test accuracy of the best-scored of N = 1000
 # random cells, 92.96 ± 0.81 (N = 100: 92.81 ± 0.99); TE-NAS (Chen et al., ICLR 2021, Table 3): 93.9 ± 0.47.

@@ -230,3 +230,17 @@ def test_search_help_names_every_score_and_role() -> None:
     sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "search" in a.choices)
     text = " ".join(sub.choices["search"].description.split())
     assert all(name in text for name in SCORES.names()) and all(role in text for role in ROLES)
+
+
+def test_degenerate_networks_get_finite_lowest_scores() -> None:
+    from tnas.supernet.registry import NetSize, get_family
+
+    space = tnas.get_space("nb201")
+    size = NetSize(C=4, N=1, num_classes=3, in_channels=1, image_size=8)
+    x, y = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 3
+    inputs = ScoreInputs(space, batches=[(x, y)], network=lambda a: get_family("nb201").network(space, a, size, {}))
+    dead = space.from_genotype("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    live = space.from_genotype("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    for name in ZERO_COST:
+        v = Scorer(parse_score(name), inputs)(torch.stack([dead, live]))
+        assert bool(torch.isfinite(v).all()) and float(v[0]) <= float(v[1]), name

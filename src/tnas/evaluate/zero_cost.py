@@ -74,9 +74,13 @@ def _weighted_layers(net: nn.Module) -> list[nn.Module]:
 
 def _logdet(K: Tensor) -> float:
     sign, value = torch.linalg.slogdet(K)
+    if float(sign) > 0:
+        return float(value)
     # K is a sum of Gram matrices (positive semi-definite); a singular K (two images with the same
-    # codes everywhere) has no finite log-determinant: -inf ranks such a network last.
-    return float(value) if float(sign) > 0 else -math.inf
+    # codes everywhere) has no finite log-determinant. A ridge of 1e-6 of its mean diagonal gives a
+    # finite value far below any regular network's, so it ranks last and samplers can learn from it.
+    ridge = 1e-6 * float(K.diagonal().mean().clamp_min(1.0))
+    return float(torch.linalg.slogdet(K + ridge * torch.eye(K.shape[0], dtype=K.dtype))[1])
 
 
 def _jacov(jacobians: Tensor) -> float:
@@ -85,10 +89,15 @@ def _jacov(jacobians: Tensor) -> float:
     J = J - J.mean(1, keepdim=True)
     norms = J.norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):  # an image whose Jacobian is constant: correlation undefined
-        return -math.inf
+        return _jacov_floor(J.shape[0])
     J = J / norms
     v = torch.linalg.eigvalsh(J @ J.T).clamp_min(0)
     return float(-(torch.log(v + _JACOV_K) + 1.0 / (v + _JACOV_K)).sum())
+
+
+def _jacov_floor(batch: int) -> float:
+    """jacov's lowest value (every eigenvalue 0): a finite score for a network whose output ignores its input."""
+    return -batch * (math.log(_JACOV_K) + 1.0 / _JACOV_K)
 
 
 def _without_bn(net: nn.Module) -> nn.Module:
@@ -128,7 +137,7 @@ def zero_cost_scores(net: nn.Module, x: Tensor, y: Tensor, names: Sequence[str])
         y: long [B] labels.
         names: proxies from `ZERO_COST`, each at most once.
     Returns:
-        {name: score} (higher = better; -inf for a degenerate network, e.g. naswot of identical codes).
+        {name: score} (higher = better, always finite: a degenerate network gets a value below every regular one).
     """
     unknown = [n for n in names if n not in ZERO_COST]
     if unknown:
@@ -164,7 +173,7 @@ def _shared_pass(net: nn.Module, x: Tensor, y: Tensor, want: set[str]) -> dict[s
         if "jacov" in want:
             (jac,) = torch.autograd.grad(logits.sum(), xin, retain_graph=weights_wanted, allow_unused=True)
             # None: the output does not depend on the input (a disconnected cell): no correlation to score
-            out["jacov"] = -math.inf if jac is None else _jacov(jac)
+            out["jacov"] = _jacov_floor(x.shape[0]) if jac is None else _jacov(jac)
         if weights_wanted:
             F.cross_entropy(logits, y).backward()
             layers = [m for m in _weighted_layers(net) if m.weight.grad is not None]
