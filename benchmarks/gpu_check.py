@@ -179,7 +179,9 @@ def run_all(plan: Plan, folder: Path, overrides: dict[str, str], timeout: float)
 def collect(folder: Path) -> dict[str, Any]:
     """Summary rows (when the seeds axis finished) and each run's epoch seconds and split size."""
     runs = []
-    for run in sorted(p for p in folder.glob("*-s[0-9]*") if (p / "config.yaml").exists()):
+    # the seeds axis keeps its runs inside its own folder (issue 24); older layouts had them beside it
+    found = [*folder.glob("*-s[0-9]*"), *folder.glob("*-seeds*/*-s[0-9]*")]
+    for run in sorted((p for p in found if (p / "config.yaml").exists()), key=lambda p: p.name):
         metrics = [json.loads(x) for x in _read(run / "metrics.jsonl").splitlines() if x.strip()]
         result = json.loads(_read(run / "result.json") or "{}")
         meta = _meta(run)
