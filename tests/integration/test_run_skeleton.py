@@ -69,7 +69,7 @@ def test_threads_is_validated() -> None:
 def test_every_strategy_and_train_have_a_job() -> None:
     from tnas.run.config import GRADIENT_STRATEGIES
 
-    assert set(STRATEGIES.names()) == {"spos", "tnas-os", *GRADIENT_STRATEGIES, "train"}
+    assert set(STRATEGIES.names()) == {"spos", "tnas-os", *GRADIENT_STRATEGIES, "zero-cost", "train"}
     assert STRATEGIES.get("spos") is STRATEGIES.get("tnas-os")
     assert len({STRATEGIES.get(s) for s in GRADIENT_STRATEGIES}) == 1
 
