@@ -15,7 +15,9 @@ from tnas.run.overrides import flat_keys
 from tnas.train.config import TrainRunConfig, resolve_train_config
 
 FREE_TEXT = {"space", "device", "out", "genotype", "data.name", "data.root", "eval.bench_path",  # checked by name
-             "track.mlflow", "track.mlflow_experiment", "track.wandb"}  # non-blank (TrackConfig.cross_checks)
+             "track.mlflow", "track.mlflow_experiment", "track.wandb",  # non-blank (TrackConfig.cross_checks)
+             "search.score", "sampler.feedback_score", "search.method",  # parsed against SCORES / SEARCHES
+             "sampler.name", "sampler.role"}  # checked against SAMPLERS / ROLES (run.config.check_sampler)
 
 
 def _leaf_rules(cfg: object, prefix: str = "") -> dict[str, Rule | None]:

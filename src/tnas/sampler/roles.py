@@ -46,12 +46,13 @@ def training_draw(role: str, sampler, generator: torch.Generator,
         learned[0] = d.learned
         return d.archs
 
-    def allowed(archs: Tensor) -> Tensor:
+    def allowed(archs: Tensor) -> Tensor:  # role reject: within the limits and not rejected by the VAE
         ok = torch.ones(archs.shape[0], dtype=torch.bool) if constraint is None else constraint(archs)
-        return ok & ~sampler.rejects(archs) if role == "reject" else ok
+        return ok & ~sampler.rejects(archs)
 
-    need = constraint is not None or role == "reject"
-    archs = rejection_sample(draw, 1, batch=1, constraint=allowed if need else None, max_idle=MAX_REJECTIONS).archs
+    # the limits' own constraint object when nothing else refuses draws (it counts the rejection sampling)
+    check = allowed if role == "reject" else constraint
+    archs = rejection_sample(draw, 1, batch=1, constraint=check, max_idle=MAX_REJECTIONS).archs
     if not archs.shape[0]:
         from tnas.errors import TnasError
 
