@@ -51,3 +51,12 @@ def search_job(job: tuple[str, int, str, list[str], str]) -> dict:
     t0 = time.perf_counter()
     result, path = run_search(resolve_config(preset, overrides), progress_bar=False)
     return {"method": method, "seed": seed, "wall": time.perf_counter() - t0, "run": str(path), **result}
+
+
+def run_pool(fn, jobs: list, workers: int) -> list:
+    """`fn` on every job, in `workers` spawned processes (in this one for a single worker or job);
+    results in completion order. Jobs write their own records, so a stop loses only unfinished ones."""
+    if workers > 1 and len(jobs) > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            return list(pool.imap_unordered(fn, jobs))
+    return [fn(job) for job in jobs]

@@ -22,12 +22,11 @@ import argparse
 import datetime
 import json
 import math
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 
-from _common import machine_line
+from _common import machine_line, run_pool
 from _study import fmt_ms, mean_sd, paired, _p
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,6 +155,8 @@ def _job(job: tuple[int, list[str], str, str, list[str]]) -> dict:
 
 def _reference_row() -> dict:
     """The shipped full-size supernet estimates (few-shot NAS release) on the same tau set."""
+    import torch
+
     import tnas
     from tnas.bench import load_nb201
     from tnas.evaluate import kendall_taus, stratified_cells
@@ -163,10 +164,9 @@ def _reference_row() -> dict:
     space, table = tnas.get_space("nb201"), load_nb201()
     cells = stratified_cells(table, space, "cifar10", n=250, n_top=50)
     est = table.supernet_estimate(space.from_keys(cells.keys)).numpy()
-    every = table.supernet_estimate(space.from_keys(__import__("torch").arange(space.size)))
-    best = int(every.argmax())
-    return {**kendall_taus(est, cells), "best_cell_gt_test": float(table.lookup(space.from_keys(
-        __import__("torch").tensor([best])), "cifar10", "test")[0])}
+    every = space.from_keys(torch.arange(space.size))
+    best = every[int(table.supernet_estimate(every).argmax())]
+    return {**kendall_taus(est, cells), "best_cell_gt_test": float(table.lookup(best[None], "cifar10", "test")[0])}
 
 
 def report(out: Path) -> None:
@@ -246,13 +246,7 @@ def main() -> None:
     jobs = [(seed, sets, args.scratch, str(out / "runs" / f"s{seed}.json"), names)
             for seed in range(args.seed_offset, args.seed_offset + args.seeds)
             if not (out / "runs" / f"s{seed}.json").exists()]
-    if args.workers > 1 and len(jobs) > 1:
-        with mp.get_context("spawn").Pool(args.workers) as pool:
-            for _ in pool.imap_unordered(_job, jobs):
-                pass
-    else:
-        for job in jobs:
-            _job(job)
+    run_pool(_job, jobs, args.workers)
     report(out)
 
 

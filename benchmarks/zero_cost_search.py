@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
 
-from _common import machine_line
+from _common import machine_line, run_pool
 from _study import fmt_ms, mean_sd, paired, _p
 
 METHODS = {"random": 300, "rea": 300, "tnas": 300}  # method -> largest budget (N=1000: --big)
@@ -61,13 +60,12 @@ def _job(job: tuple[int, str, str]) -> dict:
         data = data or load_data(cfg, torch.device("cpu"), DistInfo())  # the same data for every method
         inputs = score_inputs(cfg, space, data.train, torch.device("cpu"))
         scorer = Scorer(parse_score(score), inputs, cache=cache)
-        cpu, seen = [], [0.0]
+        seen = [0.0]  # CPU seconds spent scoring cells new to this seed
 
         def timed(archs, scorer=scorer):
             t0 = time.process_time()
             values = scorer(archs)
             seen[0] += time.process_time() - t0
-            cpu.append(seen[0])
             return values
 
         c0 = time.process_time()
@@ -143,12 +141,7 @@ def main() -> None:
     if not args.report:
         jobs = [(s, args.score, str(out / "runs" / f"s{s}.json"))
                 for s in range(args.seed_offset, args.seed_offset + args.seeds) if not (out / "runs" / f"s{s}.json").exists()]
-        if args.workers > 1 and len(jobs) > 1:
-            with mp.get_context("spawn").Pool(args.workers) as pool:
-                list(pool.imap_unordered(_job, jobs))
-        else:
-            for job in jobs:
-                _job(job)
+        run_pool(_job, jobs, args.workers)
     report(out, args.score)
 
 

@@ -178,13 +178,14 @@ class Scorer:
 
     spec: ScoreSpec
     inputs: ScoreInputs
+    key: str = "search.score"  # the config key it came from (named by the support check's errors)
     # zero-cost values by architecture key; Scorers over the same inputs may share one dict
     cache: dict[int, dict[str, float]] = field(default_factory=dict)
     _used: dict[int, list[str]] = field(default_factory=dict)
     _reference: dict[str, Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_supported(self.spec, self.inputs)
+        check_supported(self.spec, self.inputs, self.key)
 
     @property
     def name(self) -> str:
@@ -345,15 +346,6 @@ def supernet_metrics(supernet: nn.Module, arch: Tensor, calib: Sequence[Tensor],
         total += y.numel()
     values = torch.stack([torch.as_tensor(correct).double(), torch.as_tensor(loss).double()]).tolist()
     return 100.0 * values[0] / max(total, 1), values[1] / max(total, 1)
-
-
-def score_help() -> str:
-    """One line per registered score, for `--help` and error messages."""
-    return "; ".join(f"{n} ({SCORES.get(n).description})" for n in SCORES)
-
-
-def describe(spec: ScoreSpec) -> dict[str, Any]:
-    return {"score": spec.text, "members": list(spec.members), "ensemble": spec.ensemble}
 
 
 class MemoScore:

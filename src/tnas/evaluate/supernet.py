@@ -12,35 +12,27 @@ import torch
 from torch import Tensor, nn
 
 from tnas.evaluate.bn import recalibrate_bn
+from tnas.evaluate.score import MemoScore
 from tnas.space.base import SearchSpace
 
 
-class SupernetEvaluator:
+class SupernetEvaluator(MemoScore):
     """Fitness for the search stage: supernet accuracy (%) of each arch on fixed validation
     batches after BN recalibration on fixed training batches.
 
-    Deterministic for given weights, and memoised (`memo`: key -> score) so a resumed search
-    replays the generations already evaluated instantly and reaches the same result.
+    Deterministic for given weights, and memoised (`memo`: key -> score, `MemoScore`) so a resumed
+    search replays the generations already evaluated instantly and reaches the same result.
     """
 
     def __init__(self, supernet: nn.Module, space: SearchSpace, calib: list[Tensor],
                  valid: list[tuple[Tensor, Tensor]], memo: dict[int, float] | None = None,
                  on_eval: Callable[[Tensor, float], None] | None = None) -> None:
-        self.supernet, self.space, self.calib, self.valid = supernet, space, calib, valid
-        self.memo: dict[int, float] = {} if memo is None else memo
-        self.on_eval = on_eval
+        super().__init__(space, self._accuracies, memo=memo, on_eval=on_eval)
+        self.supernet, self.calib, self.valid = supernet, calib, valid
 
-    def __call__(self, archs: Tensor) -> Tensor:
-        """long [N, D] -> accuracy float [N] (%)."""
-        out = []
-        for arch in archs.reshape(-1, self.space.num_decisions):
-            key = self.space.key(arch)
-            if key not in self.memo:
-                self.memo[key] = self.accuracy(arch)
-                if self.on_eval is not None:
-                    self.on_eval(arch, self.memo[key])
-            out.append(self.memo[key])
-        return torch.tensor(out, dtype=torch.float64)
+    def _accuracies(self, archs: Tensor) -> Tensor:
+        """long [N, D] -> accuracy float64 [N] (%)."""
+        return torch.tensor([self.accuracy(a) for a in archs], dtype=torch.float64)
 
     @torch.no_grad()
     def accuracy(self, arch: Tensor, batches: Iterable[tuple[Tensor, Tensor]] | None = None) -> float:
