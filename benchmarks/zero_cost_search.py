@@ -10,6 +10,7 @@ accuracy (200 epochs) of the best-scored cell among the first N, and CPU seconds
 seeds, next to NASWOT's published N = 1,000 random-sampling result and TE-NAS's 93.9.
 
     python benchmarks/zero_cost_search.py --seeds 10 --workers 2 --out docs/results/zero_cost_search
+    python benchmarks/zero_cost_search.py --seeds 10 --workers 2 --big --out docs/results/zero_cost_search  # N = 1,000
     python benchmarks/zero_cost_search.py --report --out docs/results/zero_cost_search
 """
 from __future__ import annotations
@@ -24,15 +25,16 @@ from pathlib import Path
 from _common import machine_line, run_pool
 from _study import fmt_ms, mean_sd, paired, _p
 
-METHODS = {"random": 300, "rea": 300, "tnas": 300}  # method -> largest budget (N=1000: --big)
+METHODS = {"random": 300, "rea": 300, "tnas": 300}  # method -> largest budget
+BIG = {"random": 1000}  # --big: the N = 1,000 row of NASWOT's published comparison (records in runs/big/)
 BUDGETS = (100, 300, 1000)
 # NASWOT (Mellor et al., ICML 2021, Table 2): NB201 CIFAR-10 test accuracy of the best-scored of N = 1000
 # random cells, 92.96 ± 0.81 (N = 100: 92.81 ± 0.99); TE-NAS (Chen et al., ICLR 2021, Table 3): 93.9 ± 0.47.
 PUBLISHED = "NASWOT N=100: 92.81 ± 0.99, N=1000: 92.96 ± 0.81 (Mellor et al. 2021, Table 2); TE-NAS 93.9 ± 0.47 (Chen et al. 2021)"
 
 
-def _job(job: tuple[int, str, str]) -> dict:
-    seed, score, record = job
+def _job(job: tuple[int, str, str, dict[str, int]]) -> dict:
+    seed, score, record, methods = job
     import torch
 
     import tnas.strategy.tnas_search  # noqa: F401  (imported now: the repository may change during the study)
@@ -53,7 +55,7 @@ def _job(job: tuple[int, str, str]) -> dict:
     out = {"seed": seed, "score": score, "methods": {}}
     cache: dict = {}
     data = None
-    for method, budget in METHODS.items():
+    for method, budget in methods.items():
         cfg = resolve_config("nb201-cifar10-zero-cost", {"seed": str(seed), "search.score": score,
                                                           "search.method": method, "search.budget": str(budget)})
         space = get_space(cfg.space)
@@ -91,6 +93,7 @@ def _job(job: tuple[int, str, str]) -> dict:
 
 def report(out: Path, score: str) -> None:
     recs = sorted((json.loads(p.read_text()) for p in (out / "runs").glob("s*.json")), key=lambda r: r["seed"])
+    big = {r["seed"]: r for r in (json.loads(p.read_text()) for p in (out / "runs" / "big").glob("s*.json"))}
     if not recs:
         print("no records yet")
         return
@@ -113,6 +116,12 @@ def report(out: Path, score: str) -> None:
             cost = mean_sd([r["methods"][method]["score_cpu_s_new_cells"] for r in recs])[0] if n == budget else None
             lines.append(f"| {method} | {n} | {fmt_ms(list(vals.values()))} | "
                          f"{'' if cost is None else f'{cost:.0f} (at N={budget}, cells shared across methods)'} |")
+    for method, budget in BIG.items():
+        vals = {s: r["methods"][method]["by_n"][str(budget)]["gt_test"] for s, r in big.items()}
+        if vals:
+            col[(method, budget)] = vals
+            cost = mean_sd([r["methods"][method]["score_cpu_s_new_cells"] for r in big.values()])[0]
+            lines.append(f"| {method} | {budget} | {fmt_ms(list(vals.values()))} (n = {len(vals)}) | {cost:.0f} (`--big`) |")
     lines += ["", "Paired by seed (a − b, pp, 95 % CI, p, wins/losses):", ""]
     for a, b in (("tnas", "random"), ("tnas", "rea"), ("rea", "random")):
         for n in (100, 300):
@@ -136,11 +145,13 @@ def main() -> None:
     p.add_argument("--score", default="naswot")
     p.add_argument("--out", default="docs/results/zero_cost_search")
     p.add_argument("--report", action="store_true")
+    p.add_argument("--big", action="store_true", help=f"run {BIG} (records in OUT/runs/big/)")
     args = p.parse_args()
     out = Path(args.out)
     if not args.report:
-        jobs = [(s, args.score, str(out / "runs" / f"s{s}.json"))
-                for s in range(args.seed_offset, args.seed_offset + args.seeds) if not (out / "runs" / f"s{s}.json").exists()]
+        folder, methods = (out / "runs" / "big", BIG) if args.big else (out / "runs", METHODS)
+        jobs = [(s, args.score, str(folder / f"s{s}.json"), methods)
+                for s in range(args.seed_offset, args.seed_offset + args.seeds) if not (folder / f"s{s}.json").exists()]
         run_pool(_job, jobs, args.workers)
     report(out, args.score)
 

@@ -55,6 +55,27 @@ def test_feedback_score_feeds_the_sampler(tmp_path: Path) -> None:
     assert any(r["source"] == "vae" for r in rows)  # the VAE trained on the angle feedback and was sampled
 
 
+def test_a_zero_cost_feedback_beyond_float32_is_observed_as_it_is(tmp_path: Path) -> None:
+    # synflow of the full-size NB201 network reaches 1e40 and more: past float32's range. The sampler must
+    # see each value itself (float64, and no EMA baseline: a zero-cost score does not trend with training)
+    sets = {"sampler.feedback_score": "synflow", "train.score_every": "1", "zero_cost.C": "16", "zero_cost.N": "5",
+            "sampler.min_observations": "5"}
+    _, run = run_search(_cfg(tmp_path, **sets), progress_bar=False)
+    rows = [json.loads(x) for x in (run / "archs.jsonl").read_text().splitlines()]
+    logged = {r["genotype"]: r["score"] for r in rows if r["phase"] == "train"}
+    assert max(logged.values()) > 3.5e38 and all(v == v and v < float("inf") for v in logged.values())
+    from tnas.sampler.tnas import TNASSampler
+    from tnas.space import get_space
+
+    ck = load_checkpoint(run / "ckpt" / "last.pt")
+    space = get_space("nb201")
+    sampler = TNASSampler(space, resolve_config(None, {**TINY, **sets}).sampler, seed=0)
+    sampler.load_state_dict(ck["sampler"])
+    archs, scores = sampler.observed()
+    seen = {space.to_genotype(a): float(s) for a, s in zip(archs, scores)}
+    assert seen == pytest.approx(logged, rel=1e-12)  # the raw values, not score - EMA
+
+
 def test_angle_on_a_checkpoint_without_initial_weights(tmp_path: Path) -> None:
     _, run = run_search(_cfg(tmp_path), progress_bar=False)
     ck = load_checkpoint(run / "ckpt" / "last.pt")

@@ -69,7 +69,7 @@ class TrainConfig:
     steps_per_epoch: int | None = checked(None, ge=1, le=10**9)  # None = one pass over the training split
     score_every: int = checked(1, ge=1, le=10**9)  # score the sampled arch on a held-out batch every k steps
     metric: Literal["accuracy", "loss"] = "accuracy"  # what the sampler learns from
-    relative_scores: bool = True  # sampler sees score - EMA(scores): removes the training-progress trend
+    relative_scores: bool = True  # sampler sees score - EMA(scores): removes the training-progress trend (supernet scores only)
     micro_batches: int = checked(1, ge=1, le=1_000_000)  # gradient accumulation pieces per batch (per rank)
 
     def cross_checks(self) -> tuple[Cross, ...]:

@@ -99,8 +99,11 @@ def train(parts: Parts, session: Session) -> None:
     # sampler.feedback_score=loss is the loop's own -cross-entropy; accuracy keeps train.metric (older runs' meaning)
     own = "loss" if cfg.sampler.feedback_score == "loss" else cfg.train.metric
     metric = own if scorer is None else scorer.name
+    # score - EMA removes the trend of a score that improves as the supernet trains; a score that does
+    # not change with training (a zero-cost proxy) has no trend, and its EMA would only mix magnitudes
+    trend = scorer is None or scorer.spec.dynamic
     feedback = Feedback(valid_batch, cfg.train.score_every, metric,
-                        parts.state.baseline if cfg.train.relative_scores else None,
+                        parts.state.baseline if cfg.train.relative_scores and trend else None,
                         score_fn=None if scorer is None else lambda arch: scorer(arch[None])[0])
     parts.feedback_scorer = scorer
     shard = Shard(cfg.train.micro_batches, parts.dist.rank, parts.dist.world,

@@ -215,7 +215,9 @@ class PendingSteps:
             )
         p, fb = self.progress, self.feedback
         if s.score is not None:
-            self.sampler.observe(s.arch[None], torch.tensor([relative_score(score, fb.baseline, fb.decay)]))
+            # float64: a zero-cost score such as synflow reaches 1e40 and more, past float32's range
+            self.sampler.observe(s.arch[None], torch.tensor([relative_score(score, fb.baseline, fb.decay)],
+                                                            dtype=torch.float64))
             p["score"] += score
             p["n_score"] += 1
         p["loss"] += loss
