@@ -1,10 +1,10 @@
 """The end of a gradient-based search: derive the final cell, score it on the supernet, look it up
 in the NB201 table, write result.json, report.md and the op-probability plot (op_probs.png).
 
-DARTS / GDAS: the cell is argmax alpha (`ArchParameters.derive`). TNAS-G: both `derive_mode`
-(argmax p(a | z = 0)) and `derive_best_of` (the best by supernet accuracy of the per-z modes for
-z = 0 and `gradient.best_of` prior draws) are computed and recorded; `gradient.derive` picks the
-reported one.
+Every derivation the distribution offers (`derive_candidates`: DARTS / GDAS 'argmax' of alpha;
+TNAS-G 'mode' = argmax p(a | z = 0) and 'best-of' = the best by search.score of the per-z modes for
+z = 0 and `gradient.best_of` prior draws) is computed and recorded; `gradient.derive` picks the
+reported one (the only one where there is one).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import matplotlib
 import torch
 
 from tnas.evaluate import SupernetEvaluator, eval_batches
+from tnas.errors import TnasError
 from tnas.evaluate.score import MemoScore
 from tnas.evaluate.batches import pass_batches
 from tnas.run.report import final_record, ranking_section, summary_lines
@@ -25,9 +26,7 @@ from tnas.safeio import atomic_text, atomic_write
 from tnas.run.scoring import run_scorer
 from tnas.run.truth import ground_truth, kendall, score_kendall
 from tnas.sampler.softmax import categorical_entropy
-from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream
-from tnas.strategy.gradient import decoder_marginals, derive_best_of, derive_mode
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,10 +39,7 @@ def distribution(run: Any) -> tuple[torch.Tensor, torch.Tensor]:
     float [D] (nats). TNAS-G: the marginal E_z p(a|z) over a fixed set of z draws (the stream
     'marginals'), so epochs compare."""
     p = run.parts
-    if isinstance(p.sampler, TNASSampler):
-        probs = decoder_marginals(p.sampler.vae, p.cfg.gradient.marginal_samples, stream(p.cfg.seed, "marginals"))
-    else:
-        probs = p.sampler.probs().cpu()
+    probs = p.sampler.marginals(p.cfg.gradient.marginal_samples, stream(p.cfg.seed, "marginals"))
     return probs, categorical_entropy(probs)
 
 
@@ -64,15 +60,17 @@ def derive(run: Any, ev: SupernetEvaluator) -> tuple[str, dict[str, dict[str, An
         return {"genotype": space.to_genotype(arch), "arch": arch.tolist(),
                 "supernet_valid_acc": float(ev(arch[None])[0])}
 
-    if not isinstance(p.sampler, TNASSampler):
-        return "argmax", {"argmax": info(p.sampler.derive())}
-    vae = p.sampler.vae
-    out = {"mode": info(derive_mode(vae))}
-    z_gen = stream(cfg.seed, "derive")
-    best, _, cands, _ = derive_best_of(vae, ev if run.scorer is None else MemoScore(space, run.scorer),
-                                       cfg.gradient.best_of, z_gen)
-    out["best-of"] = {**info(best), "candidates": int(cands.shape[0]), "draws": cfg.gradient.best_of}
-    return cfg.gradient.derive, out
+    score = ev if run.scorer is None else MemoScore(space, run.scorer)
+    out = {}
+    for name, cands in p.sampler.derive_candidates(cfg.gradient.best_of, stream(cfg.seed, "derive")).items():
+        if cands.shape[0] == 1:  # a derivation that names one cell
+            out[name] = info(cands[0])
+            continue
+        values = score(cands).to(torch.float64).reshape(-1)  # best-of: the best of several by search.score
+        if torch.isnan(values).any():
+            raise TnasError(f"The {name} derivation got NaN scores; cannot pick a best architecture.")
+        out[name] = {**info(cands[int(values.argmax())]), "candidates": int(cands.shape[0]), "draws": cfg.gradient.best_of}
+    return (cfg.gradient.derive if cfg.gradient.derive in out else next(iter(out))), out
 
 
 def finish(run: Any, rd: RunDir, t0: float) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from tnas.run.parts import build, epoch_stream
 from tnas.run.preflight import built
 from tnas.sampler import build_sampler
 from tnas.sampler.softmax import ArchParameters, tau_schedule
-from tnas.sampler.tnas import TNASSampler
 from tnas.seeds import stream, stream_seed
 from tnas.run.scoring import check_run_scores, feedback_scorer
 from tnas.strategy.gradient import darts_step, decoder_optimizer, gdas_step, tnas_g_step
@@ -219,7 +218,7 @@ def _rank_spread(job: GradientJob) -> dict[str, float]:
     if job.dist.world <= 1:
         return {}
     p = job.parts
-    dist_params = list(p.sampler.vae.parameters()) if isinstance(p.sampler, TNASSampler) else p.sampler.parameters()
+    dist_params = p.sampler.distribution_parameters()
     return {"rank_spread_distribution": sync_from_main(list(dist_params), job.dist),
             "rank_spread_supernet": sync_from_main(list(p.supernet.parameters()), job.dist)}
 

@@ -131,6 +131,19 @@ class ArchParameters:
         """Entropy (nats) of each decision's distribution, float [D]; log K_d when uniform."""
         return categorical_entropy(self.probs())
 
+    # the gradient strategies' distribution protocol (TNASSampler has the same three methods)
+    def distribution_parameters(self) -> list[nn.Parameter]:
+        """What the architecture optimiser updates: [alpha]."""
+        return self.parameters()
+
+    def marginals(self, n: int, generator: torch.Generator) -> Tensor:
+        """p(a_d = k), float [D, K] on the CPU: softmax(alpha) exactly (`n` and `generator` unused)."""
+        return self.probs().cpu()
+
+    def derive_candidates(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """The final cell's candidates by derivation: {'argmax': long [1, D]} (`n`, `generator` unused)."""
+        return {"argmax": self.derive()[None]}
+
     @torch.no_grad()
     def derive(self) -> Tensor:
         """The final cell: argmax of alpha per decision, long [D] (on the CPU)."""

@@ -328,6 +328,23 @@ class TNASSampler(SamplerBase):
         """The eps `sample()` uses by default: 0 until the VAE has been trained once."""
         return self.eps if self.trained else 0.0
 
+    # the gradient strategies' distribution protocol (TNAS-G: the decoder p(a|z) is the distribution;
+    # ArchParameters has the same three methods)
+    def distribution_parameters(self) -> list[torch.nn.Parameter]:
+        """What the architecture optimiser updates: the VAE's parameters."""
+        return list(self.vae.parameters())
+
+    def marginals(self, n: int, generator: torch.Generator) -> Tensor:
+        """E_z p(a_d = k | z) over n draws z ~ N(0, I): float [D, K] on the CPU."""
+        return self.vae.marginals(n, generator)
+
+    def derive_candidates(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """The final cell's candidates: {'mode': argmax p(a | z = 0) long [1, D], 'best-of': the distinct
+        per-z modes for z = 0 and n draws z ~ N(0, I), long [M, D]} (the best of them is picked by score)."""
+        z = torch.cat([torch.zeros(1, self.vae.latent_dim), torch.randn(n, self.vae.latent_dim, generator=generator)])
+        modes = self.vae.modes(z)
+        return {"mode": modes[:1], "best-of": torch.unique(modes, dim=0)}
+
     def sample_vae(self, n: int, generator: torch.Generator, temperature: float | None = None,
                    local_frac: float | None = None) -> Tensor:
         """n draws from p(a|z): long [n, D] (no dedup).

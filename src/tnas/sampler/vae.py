@@ -115,6 +115,19 @@ class TransformerVAE(nn.Module):
         logits = torch.einsum("nde,dek->ndk", h, self.head_w) + self.head_b
         return logits.masked_fill(~self.mask, float("-inf"))
 
+    @torch.no_grad()
+    def marginals(self, n: int, generator: torch.Generator) -> Tensor:
+        """Monte-Carlo marginal p(a_d = k) = E_z p(a_d = k | z) over n draws z ~ N(0, I): float [D, K] (CPU)."""
+        self.eval()
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.head_w.device)
+        return torch.softmax(self.decode(z), dim=-1).mean(0).cpu()
+
+    @torch.no_grad()
+    def modes(self, z: Tensor) -> Tensor:
+        """argmax_a p(a | z) for each row of z float [N, L]: long [N, D] (CPU)."""
+        self.eval()
+        return self.decode(z.to(self.head_w.device)).argmax(-1).cpu()
+
     def forward(self, archs: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Reparameterised pass. archs long [N, D], noise float [N, L] (standard normal, drawn by the
         caller from its generator) -> (logits [N, D, K], mu [N, L], logvar [N, L])."""

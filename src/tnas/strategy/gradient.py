@@ -280,8 +280,7 @@ def decoder_logits(vae: TransformerVAE, generator: torch.Generator, z_mode: str 
 @torch.no_grad()
 def decoder_marginals(vae: TransformerVAE, n: int, generator: torch.Generator) -> Tensor:
     """Monte-Carlo marginal p(a_d = k) = E_z p(a_d = k | z) over n draws z ~ N(0, I): float [D, K]."""
-    z = torch.randn(n, vae.latent_dim, generator=generator).to(vae.head_w.device)
-    return torch.softmax(vae.decode(z), dim=-1).mean(0).cpu()
+    return vae.marginals(n, generator)
 
 
 def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Optimizer,
@@ -337,8 +336,7 @@ def tnas_g_step(supernet: nn.Module, sampler: TNASSampler, w_opt: torch.optim.Op
 @torch.no_grad()
 def derive_mode(vae: TransformerVAE) -> Tensor:
     """argmax_a p(a | z = 0): the decoder's most likely cell at the prior's mode, long [D]."""
-    vae.eval()
-    return vae.decode(torch.zeros(1, vae.latent_dim, device=vae.head_w.device))[0].argmax(-1).cpu()
+    return vae.modes(torch.zeros(1, vae.latent_dim))[0]
 
 
 @torch.no_grad()
@@ -354,10 +352,8 @@ def derive_best_of(vae: TransformerVAE, evaluator: Callable[[Tensor], Tensor], n
     """
     if n < 0:
         raise TnasError(f"derive_best_of needs n >= 0 latent draws, got {n}.")
-    vae.eval()
     z = torch.cat([torch.zeros(1, vae.latent_dim), torch.randn(n, vae.latent_dim, generator=generator)])
-    modes = vae.decode(z.to(vae.head_w.device)).argmax(-1).cpu()
-    cands = torch.unique(modes, dim=0)
+    cands = torch.unique(vae.modes(z), dim=0)
     scores = evaluator(cands).to(torch.float64).reshape(-1)
     best = int(torch.argmax(scores))
     if math.isnan(float(scores[best])):
