@@ -30,8 +30,8 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _open(folder: Path, workers: int = 0):
-    return open_stream(folder, holdout=3, image_size=8, split_seed=0, limit=None, workers=workers)
+def _open(folder: Path, workers: int = 0, skip_bad: bool = False):
+    return open_stream(folder, holdout=3, image_size=8, split_seed=0, limit=None, workers=workers, skip_bad=skip_bad)
 
 
 def test_a_clean_folder_opens(folder: Path) -> None:
@@ -87,3 +87,31 @@ def test_a_file_spoilt_mid_run_is_a_clean_error(folder: Path, workers: int) -> N
             pass
     msg = str(e.value)
     assert str(victim) in msg and "DataLoader" not in msg and "Traceback" not in msg, msg
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_skip_bad_leaves_a_bad_file_out_and_lists_it(folder: Path, name: str) -> None:
+    spoil, words = BAD[name]
+    spoil(folder / "train" / "b" / "3.png")
+    data = _open(folder, skip_bad=True)
+    assert len(data.train) + len(data.valid) == 23  # 24 train/ images, one skipped
+    (line,) = data.files["skipped_files.txt"]
+    assert line.startswith(str(folder / "train" / "b" / "3.png") + "\t") and words[1] in line, line
+    assert data.split_info["skipped_by_scan"] == 1
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_skip_bad_drops_a_file_spoilt_mid_run_from_its_batch(folder: Path, workers: int) -> None:
+    data = _open(folder, workers=workers, skip_bad=True)
+    victim = data.train.images.root / data.train.images.files[0]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    g = torch.Generator().manual_seed(0)
+    sizes = [len(y) for _, y in data.train.epoch_batches(7, generator=g, steps=3)]  # 21 images: every one once
+    assert sorted(sizes) == [6, 7, 7] and data.train.skipped == [str(victim)]
+
+
+def test_skip_bad_needs_a_streamed_folder() -> None:
+    from tnas.run.config import resolve_config
+
+    with pytest.raises(TnasError, match="skip_bad"):
+        resolve_config(None, {"data.skip_bad": "true"})

@@ -67,31 +67,50 @@ def list_image_folder(
 MAGIC = ((b"\x89PNG\r\n\x1a\n", 0), (b"\xff\xd8\xff", 0), (b"BM", 0), (b"WEBP", 8))
 
 
-def scan_files(paths: list[Path], sample: int = 64, rng: np.random.Generator | None = None) -> None:
-    """A fast check of image files before training (issue 24): every file is a readable regular
-    file, not empty, with a PNG/JPEG/BMP/WebP signature; a sample of `sample` files is decoded
-    fully. Raises a TnasError naming the first bad file."""
+def _file_problem(path: Path) -> str | None:
+    """Why `path` is no usable image file by its metadata and first bytes (None: it looks fine)."""
     import stat as st
 
+    try:
+        info = os.stat(path)
+        head = b""
+        if st.S_ISREG(info.st_mode) and info.st_size > 0:
+            with open(path, "rb") as f:
+                head = f.read(16)
+    except OSError as e:
+        return f"cannot be read ({e.strerror}: a broken or looping link, a missing permission)"
+    if not head:
+        return "is empty (0 bytes)" if st.S_ISREG(info.st_mode) else "is not a regular file"
+    if not any(head[at : at + len(m)] == m for m, at in MAGIC):
+        return f"is no PNG, JPEG, BMP or WebP image although its name says so (its first bytes are {head[:8]!r})"
+    return None
+
+
+def scan_files(paths: list[Path], sample: int = 64, rng: np.random.Generator | None = None,
+               skip_bad: bool = False) -> dict[Path, str]:
+    """A fast check of image files before training (issue 24): every file is a readable regular
+    file, not empty, with a PNG/JPEG/BMP/WebP signature; a sample of `sample` files is decoded
+    fully. Raises a TnasError naming the first bad file, or with `skip_bad` returns every bad one
+    found {path: reason} (empty: all good)."""
+    bad: dict[Path, str] = {}
     for path in paths:
-        try:
-            info = os.stat(path)
-            head = b""
-            if st.S_ISREG(info.st_mode) and info.st_size > 0:
-                with open(path, "rb") as f:
-                    head = f.read(16)
-        except OSError as e:
-            raise TnasError(f"Image {path} cannot be read ({e.strerror}). Remove or fix the file (a broken or looping "
-                            f"link, a missing permission); expected {FOLDER_LAYOUT}.") from None
-        if not head:
-            what = "empty (0 bytes)" if st.S_ISREG(info.st_mode) else "not a regular file"
-            raise TnasError(f"Image {path} is {what}. Remove or replace it; expected {FOLDER_LAYOUT}.")
-        if not any(head[at : at + len(m)] == m for m, at in MAGIC):
-            raise TnasError(f"{path} is no PNG, JPEG, BMP or WebP image (its first bytes are {head[:8]!r}) although "
-                            "its name says so. Remove or replace it.")
+        why = _file_problem(path)
+        if why is not None and not skip_bad:
+            raise TnasError(f"Image {path} {why}. Remove or replace it (or set data.skip_bad=true to skip bad "
+                            f"files); expected {FOLDER_LAYOUT}.")
+        if why is not None:
+            bad[path] = why
     rng = rng or np.random.default_rng(0)
     for i in rng.choice(len(paths), size=min(sample, len(paths)), replace=False):
-        _open(paths[int(i)], None)
+        if paths[int(i)] in bad:
+            continue
+        try:
+            _open(paths[int(i)], None)
+        except TnasError as e:
+            if not skip_bad:
+                raise
+            bad[paths[int(i)]] = str(e)
+    return bad
 
 
 def _open(path: Path, size: tuple[int, int] | None) -> Image.Image:

@@ -19,6 +19,8 @@ about 100 bytes per image, an epoch's order 8 bytes per image.
 """
 from __future__ import annotations
 
+import logging
+
 import itertools
 import math
 import warnings
@@ -40,6 +42,8 @@ PREFETCH = 2  # batches each worker decodes ahead
 NO_AUGMENT = None  # the augmentation seed of an unaugmented image
 Key = tuple[int, "tuple[int, int] | None"]  # (image index, augmentation seed (pass draw, position) or NO_AUGMENT)
 
+
+_log = logging.getLogger(__name__)
 
 def random_resized_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
@@ -136,18 +140,28 @@ class FolderImages(Dataset):
         return torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()), int(self.labels[i])
 
 
-def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int,
-           pin: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int, pin: bool = False,
+           skipped: list[str] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
     """(uint8 [b, 3, S, S], long [b]) per list of keys, decoded by `workers` processes (0: here).
-    A file that does not decode is a TnasError naming it, raised here (tnas's own message)."""
+    A file that does not decode is a TnasError naming it, raised here (tnas's own message); with a
+    `skipped` list (data.skip_bad=true) its row is dropped instead, its path appended to the list
+    and logged once (the batch is then smaller by one)."""
     loader = DataLoader(images, batch_sampler=keys, num_workers=workers, pin_memory=pin,
                         prefetch_factor=PREFETCH if workers else None)
     for x, y in loader:
         if bool((y < 0).any()):
-            bad = -1 - int(y[y < 0][0])
-            path = images.root / images.files[bad]
-            open_rgb(path)  # raises, with the reason, in this process
-            raise TnasError(f"Could not decode image {path} in a data worker. Remove or replace the file.")
+            bad = [-1 - int(v) for v in y[y < 0]]
+            if skipped is None:
+                path = images.root / images.files[bad[0]]
+                open_rgb(path)  # raises, with the reason, in this process
+                raise TnasError(f"Could not decode image {path} in a data worker. Remove or replace the file.")
+            for i in bad:
+                path = str(images.root / images.files[i])
+                if path not in skipped:
+                    _log.warning("skipping image %s: it does not decode (data.skip_bad=true)", path)
+                    skipped.append(path)
+            keep = y >= 0
+            x, y = x[keep], y[keep]
         yield x, y
 
 
@@ -168,6 +182,8 @@ class StreamedImageSet:
         self.device, self.workers = torch.device(device), workers
         self.labels = torch.as_tensor(images.labels, dtype=torch.long)
         self.rows: tuple[int, int] | None = None  # `shard`: the rows of each batch this rank decodes
+        self.skip_bad = False  # data.skip_bad: a file that fails to decode is skipped (listed in `skipped`), not an error
+        self.skipped: list[str] = []
 
     def __len__(self) -> int:
         return len(self.images)
@@ -203,14 +219,17 @@ class StreamedImageSet:
         full, todo = itertools.tee(keys)  # the loader reads ahead by its prefetch: tee buffers that many
         if rows is not None:
             todo = (b[rows[0] * len(b) // rows[1] : (rows[0] + 1) * len(b) // rows[1]] for b in todo)
-        for b, (x, _) in zip(full, decode(self.images, todo, self.workers, self.device.type == "cuda")):
+        skipped = self.skipped if self.skip_bad else None
+        for b, (x, y) in zip(full, decode(self.images, todo, self.workers, self.device.type == "cuda", skipped)):
             x = normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
             if rows is not None:  # place this rank's rows in a zero batch of the global size
                 lo = rows[0] * len(b) // rows[1]
                 out = torch.zeros((len(b), *x.shape[1:]), device=self.device)
-                out[lo : lo + len(x)] = x
+                out[lo : lo + len(x)] = x  # a skipped file leaves its row blank: every rank keeps the global size
                 x = out
-            yield x, self.labels[[i for i, _ in b]].to(self.device)
+                yield x, self.labels[[i for i, _ in b]].to(self.device)
+            else:
+                yield x, y.to(self.device)  # a skipped file's row is dropped
 
     def batches(self, batch_size: int, *, generator: torch.Generator, shuffle: bool = True, augment: bool = False,
                 drop_last: bool = True) -> Iterator[tuple[Tensor, Tensor]]:

@@ -30,6 +30,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_SIDE = 224  # data.image_size=None: the ImageNet convention
 HOLDOUT_FILE = "holdout.txt"
+SKIPPED_FILE = "skipped_files.txt"  # data.skip_bad=true: the bad files the scan skipped, one per line with the reason
 
 
 def _listing(folder: Path, classes: list[str] | None) -> tuple[list[str], np.ndarray, list[str]]:
@@ -60,7 +61,7 @@ def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def open_stream(root: str | Path, *, holdout: int, image_size: int | None, split_seed: int, limit: int | None,
-                workers: int, device: torch.device | str = "cpu") -> DataSplits:
+                workers: int, device: torch.device | str = "cpu", skip_bad: bool = False) -> DataSplits:
     """The streamed train / in-memory held-out valid / streamed test splits of an image folder.
 
     Args:
@@ -70,6 +71,9 @@ def open_stream(root: str | Path, *, holdout: int, image_size: int | None, split
         split_seed: seeds the held-out draw (and `limit`'s subsets).
         limit: at most this many images of train/ and of val/ (class-balanced), e.g. for tests.
         workers: decoding processes per streamed set.
+        skip_bad: bad files are skipped instead of an error: those the scan finds are left out of
+            the splits and listed in `files['skipped_files.txt']`; one that fails to decode during
+            training is dropped from its batch and logged (`StreamedImageSet.skipped`).
     Returns:
         DataSplits whose `files['holdout.txt']` lists the held-out images (relative to train/).
     """
@@ -80,7 +84,18 @@ def open_stream(root: str | Path, *, holdout: int, image_size: int | None, split
     files, labels = _limited(files, labels, limit, np.random.default_rng([split_seed, 1, 0]))
     test_files, test_labels = _limited(test_files, test_labels, limit, np.random.default_rng([split_seed, 1, 2]))
     # before the run directory is claimed: a bad file is an error now, not hours into an epoch
-    scan_files([train_dir / f for f in files] + [test_dir / f for f in test_files])
+    bad = scan_files([train_dir / f for f in files] + [test_dir / f for f in test_files], skip_bad=skip_bad)
+    if bad:
+        _log.warning("data.skip_bad=true: skipping %d bad image file(s), listed in %s (first: %s: %s)", len(bad),
+                     SKIPPED_FILE, *next(iter(bad.items())))
+        keep = [i for i, f in enumerate(files) if train_dir / f not in bad]
+        files, labels = [files[i] for i in keep], labels[keep]
+        keep = [i for i, f in enumerate(test_files) if test_dir / f not in bad]
+        test_files, test_labels = [test_files[i] for i in keep], test_labels[keep]
+        if len(set(labels.tolist())) < len(classes):
+            raise TnasError(f"After skipping {len(bad)} bad files, a class folder of {train_dir} holds no usable image "
+                            f"(classes left: {len(set(labels.tolist()))} of {len(classes)}). Fix or remove the files "
+                            f"listed in the warning, or remove the class folder.")
     if not 1 <= holdout < len(files):
         raise TnasError(f"data.holdout={holdout} images cannot be held out of the {len(files)} images in {train_dir}: "
                         f"expected 1 to {len(files) - 1}. Lower data.holdout (SPOS holds out 50000 of ImageNet's "
@@ -98,11 +113,16 @@ def open_stream(root: str | Path, *, holdout: int, image_size: int | None, split
                              "imagefolder/train (streamed)", torch.device(device), workers)
     test = StreamedImageSet(FolderImages(test_dir, test_files, test_labels, side), n_cls, mean, std,
                             f"imagefolder/test ({test_dir.name}/, streamed)", torch.device(device), workers)
+    train.skip_bad = test.skip_bad = skip_bad
     info = {"dataset": "imagefolder", "source": str(root), "stream": True, "split_seed": split_seed, "limit": limit,
             "protocol": f"train/ minus {holdout} held-out images (class-stratified, split_seed) -> train; the held-out "
                         f"images -> valid ({HOLDOUT_FILE}); {test_dir.name}/ -> test",
             "sizes": {"train": len(rest), "valid": len(held), "test": len(test_files)}, "classes": n_cls,
-            "holdout_file": HOLDOUT_FILE, "image_size": [3, side, side], "workers": workers}
+            "holdout_file": HOLDOUT_FILE, "image_size": [3, side, side], "workers": workers,
+            "skipped_by_scan": len(bad)}
     _log.info("streamed image folder %s: %d train (streamed), %d held out (in memory, %.1f MB), %d test (streamed)",
               root, len(rest), len(held), x.numel() / 1e6, len(test_files))
-    return DataSplits(train, valid, test, info, files={HOLDOUT_FILE: [files[i] for i in held]})
+    listed = {HOLDOUT_FILE: [files[i] for i in held]}
+    if bad:
+        listed[SKIPPED_FILE] = [f"{p}\t{why}" for p, why in bad.items()]
+    return DataSplits(train, valid, test, info, files=listed)

@@ -42,11 +42,15 @@ class DataConfig:
     stream: bool = False
     holdout: int = checked(10000, ge=1, le=10**8)  # held-out images of train/ when streaming (SPOS: 50000)
     workers: int = checked(4, ge=0, le=256)  # decoding processes per streamed split (0: the training process)
+    skip_bad: bool = False  # streamed: skip (count, list in skipped_files.txt, log) image files that do not decode
 
     def cross_checks(self) -> tuple[Cross, ...]:
         return (Cross(not self.stream or self.name == "imagefolder", "stream", self.stream,
                       f"false for data.name={self.name}: only image folders are streamed (data.name=imagefolder "
-                      "data.root=DIR with DIR/train/<class>/ and DIR/val/<class>/)"),)
+                      "data.root=DIR with DIR/train/<class>/ and DIR/val/<class>/)"),
+                Cross(not self.skip_bad or self.stream, "skip_bad", self.skip_bad,
+                      "false without data.stream=true: in-memory datasets are decoded (and checked) whole before "
+                      "training; skipping bad files is for streamed image folders"))
 
 
 @dataclass(frozen=True)

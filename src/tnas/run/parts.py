@@ -165,7 +165,7 @@ def load_data(cfg: RunConfig, device: torch.device, info: DistInfo) -> DataSplit
         raise TnasError("data.stream=true needs data.root=DIR, the folder holding DIR/train/<class>/ and "
                         "DIR/val/<class>/ (ImageNet layout).")
     data = open_stream(d.root, holdout=d.holdout, image_size=d.image_size, split_seed=d.split_seed, limit=d.limit,
-                       workers=d.workers, device=device)
+                       workers=d.workers, device=device, skip_bad=d.skip_bad)
     data.train.shard(info.rank, info.world)
     return data
 
