@@ -155,8 +155,10 @@ def _finish_epoch(parts: Parts, session: Session, t0: float, allowed: CountedCon
     st.epoch += 1
     parts.step_in_epoch, parts.partial = 0, {}
     session.run.log_metrics(record)
-    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  held-out %6.2f  eps %.3f  vae share %.2f  %5.1fs",
-              st.epoch, parts.cfg.train.epochs, stats["loss"], stats["acc"], stats["score"], record["eps"],
+    score = stats["score"]  # the feedback's mean: accuracy in %, or a zero-cost score such as synflow's 1e40s
+    _log.info("epoch %3d/%d  loss %.4f  train acc %6.2f%%  feedback %s  eps %.3f  vae share %.2f  %5.1fs",
+              st.epoch, parts.cfg.train.epochs, stats["loss"], stats["acc"],
+              f"{score:6.2f}" if abs(score) < 1e6 or score != score else f"{score:.3e}", record["eps"],
               stats["vae_share"], seconds)
     if allowed is not None:
         _log.info("rejection sampling under the limits: accept rate %.3f, %.3f ms per accepted architecture",
