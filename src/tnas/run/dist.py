@@ -11,6 +11,7 @@ while here every rank knows exactly which parameters have gradients (the same pa
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ class DistInfo:
 
 def _leave_group() -> None:
     if dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            # every rank reaches the exit before any tears down its gloo pairs: a peer's closed pair
+            # can abort a rank that is still leaving ("terminate called without an active exception",
+            # seen under load). Bounded: a rank that has already gone must not hold the others.
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            except RuntimeError:
+                pass
         dist.destroy_process_group()
 
 
