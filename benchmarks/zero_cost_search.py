@@ -33,8 +33,8 @@ BUDGETS = (100, 300, 1000)
 PUBLISHED = "NASWOT N=100: 92.81 ± 0.99, N=1000: 92.96 ± 0.81 (Mellor et al. 2021, Table 2); TE-NAS 93.9 ± 0.47 (Chen et al. 2021)"
 
 
-def _job(job: tuple[int, str, str, dict[str, int]]) -> dict:
-    seed, score, record, methods = job
+def _job(job: tuple[int, str, str, dict[str, int], dict[str, str]]) -> dict:
+    seed, score, record, methods, extra = job
     import torch
 
     import tnas.strategy.tnas_search  # noqa: F401  (imported now: the repository may change during the study)
@@ -56,7 +56,7 @@ def _job(job: tuple[int, str, str, dict[str, int]]) -> dict:
     cache: dict = {}
     data = None
     for method, budget in methods.items():
-        cfg = resolve_config("nb201-cifar10-zero-cost", {"seed": str(seed), "search.score": score,
+        cfg = resolve_config("nb201-cifar10-zero-cost", {"seed": str(seed), "search.score": score, **extra,
                                                           "search.method": method, "search.budget": str(budget)})
         space = get_space(cfg.space)
         data = data or load_data(cfg, torch.device("cpu"), DistInfo())  # the same data for every method
@@ -145,12 +145,15 @@ def main() -> None:
     p.add_argument("--score", default="naswot")
     p.add_argument("--out", default="docs/results/zero_cost_search")
     p.add_argument("--report", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every search, e.g. zero_cost.batch_size=128 (use another --out)")
     p.add_argument("--big", action="store_true", help=f"run {BIG} (records in OUT/runs/big/)")
     args = p.parse_args()
     out = Path(args.out)
     if not args.report:
         folder, methods = (out / "runs" / "big", BIG) if args.big else (out / "runs", METHODS)
-        jobs = [(s, args.score, str(folder / f"s{s}.json"), methods)
+        extra = dict(kv.split("=", 1) for kv in args.set)
+        jobs = [(s, args.score, str(folder / f"s{s}.json"), methods, extra)
                 for s in range(args.seed_offset, args.seed_offset + args.seeds) if not (folder / f"s{s}.json").exists()]
         run_pool(_job, jobs, args.workers)
     report(out, args.score)
