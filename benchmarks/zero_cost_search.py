@@ -99,8 +99,8 @@ def report(out: Path, score: str) -> None:
         return
     seeds = [r["seed"] for r in recs]
     lines = [f"# Search without training: strategy=zero-cost, search.score={score}, NB201 CIFAR-10 (n = {len(recs)} seeds)",
-             "", f"Command: `python benchmarks/zero_cost_search.py --seeds {len(recs)} --workers 2 --out {out}` then "
-             "`--report`.  ", f"{machine_line()}, one thread per worker; {datetime.date.today().isoformat()}.  ",
+             "", f"Command: `python benchmarks/zero_cost_search.py --seeds {len(recs)} --workers 2 --score {score} --out {out}` "
+             f"(the N = 1,000 row: the same with `--big`) then `--report --score {score}`.  ", f"{machine_line()}, one thread per worker; {datetime.date.today().isoformat()}.  ",
              "Each seed is `tnas search nb201-cifar10-zero-cost seed=S search.method=M search.budget=N`: NB201 "
              "stand-alone C=16, N=5 at initialisation, 32x32, one real CIFAR-10 training batch of 64. Ground truth: "
              "NB201 v1.1, CIFAR-10 test, 200 epochs, of the best-scored cell among the first N evaluated.", "",
