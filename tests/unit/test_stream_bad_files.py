@@ -115,3 +115,15 @@ def test_skip_bad_needs_a_streamed_folder() -> None:
 
     with pytest.raises(TnasError, match="skip_bad"):
         resolve_config(None, {"data.skip_bad": "true"})
+
+
+def test_skip_bad_under_sharding_keeps_the_global_batch(folder: Path) -> None:
+    data = _open(folder, skip_bad=True)
+    data.train.shard(0, 2)  # rank 0 of 2 decodes the first half of each batch's rows
+    g = torch.Generator().manual_seed(0)
+    order = data.train._order(torch.Generator().manual_seed(0), True, True)[0]
+    victim = data.train.images.root / data.train.images.files[int(order[0])]  # the first row of the first batch
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    x, y = next(iter(data.train.epoch_batches(7, generator=g, steps=1)))
+    assert x.shape[0] == y.shape[0] == 7 and data.train.skipped == [str(victim)]
+    assert torch.unique(x[0]).numel() <= 3  # the skipped row is one blank (constant per channel) image

@@ -19,9 +19,8 @@ about 100 bytes per image, an epoch's order 8 bytes per image.
 """
 from __future__ import annotations
 
-import logging
-
 import itertools
+import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +43,7 @@ Key = tuple[int, "tuple[int, int] | None"]  # (image index, augmentation seed (p
 
 
 _log = logging.getLogger(__name__)
+
 
 def random_resized_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
@@ -141,11 +141,11 @@ class FolderImages(Dataset):
 
 
 def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int, pin: bool = False,
-           skipped: list[str] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+           skipped: list[str] | None = None, drop: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
     """(uint8 [b, 3, S, S], long [b]) per list of keys, decoded by `workers` processes (0: here).
     A file that does not decode is a TnasError naming it, raised here (tnas's own message); with a
-    `skipped` list (data.skip_bad=true) its row is dropped instead, its path appended to the list
-    and logged once (the batch is then smaller by one)."""
+    `skipped` list (data.skip_bad=true) its path is appended to the list and logged once, and its
+    row dropped (`drop`; the batch is then smaller by one) or left blank (zeros, label < 0)."""
     loader = DataLoader(images, batch_sampler=keys, num_workers=workers, pin_memory=pin,
                         prefetch_factor=PREFETCH if workers else None)
     for x, y in loader:
@@ -160,8 +160,9 @@ def decode(images: FolderImages, keys: Iterable[Sequence[Key]], workers: int, pi
                 if path not in skipped:
                     _log.warning("skipping image %s: it does not decode (data.skip_bad=true)", path)
                     skipped.append(path)
-            keep = y >= 0
-            x, y = x[keep], y[keep]
+            if drop:
+                keep = y >= 0
+                x, y = x[keep], y[keep]
         yield x, y
 
 
@@ -220,12 +221,13 @@ class StreamedImageSet:
         if rows is not None:
             todo = (b[rows[0] * len(b) // rows[1] : (rows[0] + 1) * len(b) // rows[1]] for b in todo)
         skipped = self.skipped if self.skip_bad else None
-        for b, (x, y) in zip(full, decode(self.images, todo, self.workers, self.device.type == "cuda", skipped)):
+        batches = decode(self.images, todo, self.workers, self.device.type == "cuda", skipped, drop=rows is None)
+        for b, (x, y) in zip(full, batches):
             x = normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
             if rows is not None:  # place this rank's rows in a zero batch of the global size
                 lo = rows[0] * len(b) // rows[1]
                 out = torch.zeros((len(b), *x.shape[1:]), device=self.device)
-                out[lo : lo + len(x)] = x  # a skipped file leaves its row blank: every rank keeps the global size
+                out[lo : lo + len(x)] = x  # a skipped file's row stays blank: every rank keeps the global batch
                 x = out
                 yield x, self.labels[[i for i, _ in b]].to(self.device)
             else:
