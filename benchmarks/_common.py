@@ -5,11 +5,13 @@ spawned worker processes, which inherit the parent's sys.path).
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import platform
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -51,6 +53,21 @@ def search_job(job: tuple[str, int, str, list[str], str]) -> dict:
     t0 = time.perf_counter()
     result, path = run_search(resolve_config(preset, overrides), progress_bar=False)
     return {"method": method, "seed": seed, "wall": time.perf_counter() - t0, "run": str(path), **result}
+
+
+def train_or_resume(folder: Path, preset: str, overrides: list[str]) -> tuple[dict, Path]:
+    """The one `tnas search PRESET OVERRIDES out=FOLDER` run of a study job: its result when a run in
+    `folder` already finished, resumed from its checkpoint when one stopped, else started."""
+    from tnas.run.config import resolve_config
+    from tnas.run.overrides import parse_override_args
+    from tnas.run.search import run_search
+
+    earlier = sorted(p.parent.parent for p in folder.glob("*/ckpt/last.pt")) if folder.exists() else []
+    if earlier and (earlier[-1] / "result.json").exists():
+        return json.loads((earlier[-1] / "result.json").read_text()), earlier[-1]
+    if earlier:
+        return run_search(resume=earlier[-1], progress_bar=False)
+    return run_search(resolve_config(preset, parse_override_args([*overrides, f"out={folder}"])), progress_bar=False)
 
 
 def run_pool(fn, jobs: list, workers: int) -> list:

@@ -36,17 +36,13 @@ import os
 import time
 from pathlib import Path
 
-from _common import machine_line, run_pool
+from _common import machine_line, run_pool, train_or_resume
+from score_study import PRESET, STUDY_SETS, SMOKE_SETS as SCORE_SMOKE_SETS
 from _study import fmt_ms, mean_sd, paired, _p
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESET = "nb201-cifar10-cpu-proxy"
-STUDY_SETS = ["train.epochs=40", "eval.tau_set=stratified", "eval.tau_cells=250", "eval.tau_top_cells=50"]
-SMOKE_SETS = [f"data.root={ROOT / 'tests' / 'data' / 'cifar10'}", "train.epochs=1", "train.steps_per_epoch=6",
-              "train.batch_size=32", "search.budget=12", "search.population=4", "search.parents=2",
-              "search.mutations=2", "search.crossovers=2", "search.bn_batches=1", "search.eval_batches=1",
-              "search.eval_batch_size=50", "search.rank_reference=8", "zero_cost.batch_size=8",
-              "sampler.min_observations=2", "sampler.top_k=3", "eval.tau_cells=10"]
+# the score study's protocol (its preset, 40 epochs, stratified tau set), so the two studies' arms compare
+SMOKE_SETS = [*SCORE_SMOKE_SETS, "train.steps_per_epoch=6", "sampler.min_observations=2", "sampler.top_k=3"]
 FEEDBACK = "synflow"
 SCORES = ("synflow", "rank:naswot+synflow", "rank:accuracy+naswot+synflow")
 SPOS_SCORES = ("accuracy",) + SCORES
@@ -57,20 +53,10 @@ T4_DRAWS, T4_SEED = 300, 10_000  # table 4: 300 draws of the trained p(a|z), gen
 
 
 def _train(seed: int, role: str, sets: list[str], scratch: Path, score: str) -> tuple[dict, Path]:
-    from tnas.run.config import resolve_config
-    from tnas.run.overrides import parse_override_args
-    from tnas.run.search import run_search
-
-    folder = scratch / f"{role}__s{seed}"
-    earlier = sorted(p.parent.parent for p in folder.glob("*/ckpt/last.pt")) if folder.exists() else []
-    if earlier and (earlier[-1] / "result.json").exists():
-        return json.loads((earlier[-1] / "result.json").read_text()), earlier[-1]
-    if earlier:
-        return run_search(resume=earlier[-1], progress_bar=False)
-    overrides = parse_override_args([*sets, "strategy=tnas-os", f"sampler.role={role}",
-                                     f"sampler.feedback_score={FEEDBACK}", f"search.score={score}",
-                                     f"seed={seed}", f"out={folder}"])
-    return run_search(resolve_config(PRESET, overrides), progress_bar=False)
+    """The seed's run of `role` (resumed from the scratch folder when an earlier attempt stopped)."""
+    return train_or_resume(scratch / f"{role}__s{seed}", PRESET,
+                           [*sets, "strategy=tnas-os", f"sampler.role={role}", f"sampler.feedback_score={FEEDBACK}",
+                            f"search.score={score}", f"seed={seed}"])
 
 
 def _gt(space, table, genotype: str) -> float:

@@ -26,7 +26,7 @@ import os
 import time
 from pathlib import Path
 
-from _common import machine_line, run_pool
+from _common import machine_line, run_pool, train_or_resume
 from _study import fmt_ms, mean_sd, paired, _p
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,18 +55,7 @@ TIMING_CELLS = 8
 
 def _train(seed: int, sets: list[str], scratch: Path) -> tuple[dict, Path]:
     """The seed's SPOS run (resumed from the scratch folder when an earlier attempt stopped)."""
-    from tnas.run.config import resolve_config
-    from tnas.run.overrides import parse_override_args
-    from tnas.run.search import run_search
-
-    folder = scratch / f"spos__s{seed}"
-    earlier = sorted(p.parent.parent for p in folder.glob("*/ckpt/last.pt")) if folder.exists() else []
-    if earlier and (earlier[-1] / "result.json").exists():
-        return json.loads((earlier[-1] / "result.json").read_text()), earlier[-1]
-    if earlier:
-        return run_search(resume=earlier[-1], progress_bar=False)
-    overrides = parse_override_args([*sets, "strategy=spos", f"seed={seed}", f"out={folder}"])
-    return run_search(resolve_config(PRESET, overrides), progress_bar=False)
+    return train_or_resume(scratch / f"spos__s{seed}", PRESET, [*sets, "strategy=spos", f"seed={seed}"])
 
 
 def _arms(run: Path, names: list[str]) -> dict[str, dict]:

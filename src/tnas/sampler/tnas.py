@@ -341,8 +341,7 @@ class TNASSampler(SamplerBase):
     def derive_candidates(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
         """The final cell's candidates: {'mode': argmax p(a | z = 0) long [1, D], 'best-of': the distinct
         per-z modes for z = 0 and n draws z ~ N(0, I), long [M, D]} (the best of them is picked by score)."""
-        z = torch.cat([torch.zeros(1, self.vae.latent_dim), torch.randn(n, self.vae.latent_dim, generator=generator)])
-        modes = self.vae.modes(z)
+        modes = self.vae.prior_modes(n, generator)
         return {"mode": modes[:1], "best-of": torch.unique(modes, dim=0)}
 
     def sample_vae(self, n: int, generator: torch.Generator, temperature: float | None = None,

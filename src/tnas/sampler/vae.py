@@ -128,6 +128,11 @@ class TransformerVAE(nn.Module):
         self.eval()
         return self.decode(z.to(self.head_w.device)).argmax(-1).cpu()
 
+    def prior_modes(self, n: int, generator: torch.Generator) -> Tensor:
+        """argmax_a p(a | z) for z = 0 (row 0) and n draws z ~ N(0, I): long [n + 1, D] (CPU)."""
+        z = torch.cat([torch.zeros(1, self.latent_dim), torch.randn(n, self.latent_dim, generator=generator)])
+        return self.modes(z)
+
     def forward(self, archs: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Reparameterised pass. archs long [N, D], noise float [N, L] (standard normal, drawn by the
         caller from its generator) -> (logits [N, D, K], mu [N, L], logvar [N, L])."""

@@ -352,8 +352,7 @@ def derive_best_of(vae: TransformerVAE, evaluator: Callable[[Tensor], Tensor], n
     """
     if n < 0:
         raise TnasError(f"derive_best_of needs n >= 0 latent draws, got {n}.")
-    z = torch.cat([torch.zeros(1, vae.latent_dim), torch.randn(n, vae.latent_dim, generator=generator)])
-    cands = torch.unique(vae.modes(z), dim=0)
+    cands = torch.unique(vae.prior_modes(n, generator), dim=0)
     scores = evaluator(cands).to(torch.float64).reshape(-1)
     best = int(torch.argmax(scores))
     if math.isnan(float(scores[best])):
